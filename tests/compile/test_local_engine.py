@@ -1,0 +1,220 @@
+"""The local engine (the semantics oracle) with real numba compilation."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import workbench as wb
+
+K = 3.0
+
+
+@wb.operator
+def scale(x):
+    return x * 2.0
+
+
+@wb.operator(consumes=4, produces=1)
+def mean4(x):
+    return x.reshape(-1, 4).sum(axis=1) / 4.0
+
+
+@wb.operator(state=np.zeros(1))
+def running_sum(x, state):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        state[0] += x[i]
+        out[i] = state[0]
+    return out
+
+
+@wb.operator(state=np.zeros(1), key=lambda b: b.astype(np.int64) % 5, key_groups=8)
+def count_per_key(x, state):
+    out = np.empty(x.size, np.float64)
+    for i in range(x.size):
+        state[0] += 1
+        out[i] = state[0]
+    return out
+
+
+@wb.operator
+def times_k(x):
+    return x * K
+
+
+def reference(data):
+    return np.cumsum((data * 2.0).reshape(-1, 4).sum(axis=1) / 4.0)
+
+
+@pytest.mark.parametrize("batch_size", [4, 6, 64, 1000])
+def test_chain_matches_numpy_for_any_batch_size(batch_size):
+    data = np.random.default_rng(0).random(4000)
+    run = (wb.sources.array(data, batch_size=batch_size) >> scale >> mean4 >> running_sum).run()
+    np.testing.assert_allclose(run.wait().output, reference(data))
+    assert run.status == "finished"
+    assert run.source_records == 4000
+
+
+def test_metrics_are_a_tidy_time_series():
+    data = np.arange(4096.0)
+    run = (wb.sources.array(data, batch_size=256) >> scale >> mean4).run(interval=0.05).wait()
+    df = run.metrics
+    assert list(df.columns[:6]) == ["time", "stage", "worker", "records", "records_per_s",
+                                    "latency_ms"]
+    seg = df[df.stage == "scale+mean4"]
+    assert seg.records.sum() == 4096 and seg.records_out.sum() == 1024
+    assert seg.batches.sum() == 16
+    assert (df.worker == "local").all()
+    assert run.placement == {"scale": ["local"], "mean4": ["local"]}
+
+
+def test_leftover_records_are_reported():
+    run = (wb.sources.array(np.arange(10.0), batch_size=3) >> mean4).run().wait()
+    np.testing.assert_allclose(run.output, [1.5, 5.5])
+    assert run.events.kind.str.contains("leftover").any()
+    assert "2 record(s)" in " ".join(run.events.message)
+
+
+def test_splitjoin_duplicate_and_roundrobin():
+    data = np.arange(16.0)
+    dup = (wb.sources.array(data, batch_size=5) >> wb.splitjoin(scale, mean4 >> scale)).run()
+    out = dup.wait().output
+    expect = []
+    for blk in data.reshape(-1, 4):
+        expect += list(blk * 2.0) + [blk.mean() * 2.0]
+    np.testing.assert_allclose(out, expect)
+    rr = (wb.sources.array(data, batch_size=3) >> wb.splitjoin(scale, times_k,
+                                                              split="roundrobin")).run()
+    expect_rr = np.empty(16)
+    expect_rr[0::2], expect_rr[1::2] = data[0::2] * 2.0, data[1::2] * K
+    np.testing.assert_allclose(rr.wait().output, expect_rr)
+
+
+def test_keyed_state_is_per_key_group_and_order_per_key_is_kept():
+    from workbench.compile.kernels import key_groups
+
+    data = np.arange(200.0) % 7          # keys 0..4 via the key function
+    run = (wb.sources.array(data, batch_size=64) >> count_per_key).run().wait()
+    counts, expect = np.zeros(8), []
+    for start in range(0, 200, 64):
+        batch = data[start:start + 64]
+        g = key_groups(batch.astype(np.int64) % 5, 8)
+        for i in np.argsort(g, kind="stable"):   # grouped by key group, stable within
+            counts[g[i]] += 1
+            expect.append(counts[g[i]])
+    np.testing.assert_array_equal(run.output, expect)
+    st = run.state("count_per_key")
+    assert st.shape == (8, 1) and st.sum() == 200
+    np.testing.assert_array_equal(st[:, 0], counts)
+
+
+def test_plain_python_operator_and_disable_jit(monkeypatch):
+    calls = []
+
+    @wb.operator(jit=False)
+    def log(x):
+        calls.append(len(x))
+        return x
+
+    run = (wb.sources.array(np.arange(8.0), batch_size=4) >> log >> scale).run().wait()
+    np.testing.assert_allclose(run.output, np.arange(8.0) * 2)
+    assert calls == [4, 4]
+    monkeypatch.setenv("WORKBENCH_DISABLE_JIT", "1")
+    run = (wb.sources.array(np.arange(12.0), batch_size=5) >> scale >> mean4).run().wait()
+    np.testing.assert_allclose(run.output, reference(np.arange(12.0)) - np.concatenate(
+        [[0], reference(np.arange(12.0))[:-1]]))
+
+
+def test_constant_globals_are_part_of_the_artifact_key():
+    global K
+    data = np.arange(4.0)
+    first = (wb.sources.array(data) >> times_k).run().wait().output
+    K = 5.0
+    try:
+        second = (wb.sources.array(data) >> times_k).run().wait().output
+    finally:
+        K = 3.0
+    np.testing.assert_allclose(first, data * 3.0)
+    np.testing.assert_allclose(second, data * 5.0)
+
+
+def test_generator_source_with_batches_and_duration():
+    gen = wb.sources.generator(lambda i: np.full(100, float(i)))
+    run = (gen >> scale).run(batches=3).wait()
+    np.testing.assert_allclose(run.output, np.repeat([0.0, 2.0, 4.0], 100))
+    with pytest.raises(wb.GraphError, match="unbounded"):
+        (gen >> scale).run()
+    timed = (gen >> scale).run(duration=0.3, sink="discard")
+    t = time.time()
+    timed.wait(timeout=30)
+    assert time.time() - t < 30 and timed.status == "finished" and timed.source_records > 0
+
+
+def test_stop_ends_an_unbounded_run():
+    run = (wb.sources.generator(lambda i: np.ones(1000)) >> scale).run(duration=60,
+                                                                       sink="discard")
+    time.sleep(0.3)
+    run.stop()
+    assert run.status == "stopped" and run.source_records > 0
+
+
+def test_wrong_output_length_names_operator_and_batch():
+    @wb.operator(consumes=2, produces=1)
+    def halve(x):
+        if x[0] >= 8:
+            return x[:1]
+        return x[::2].copy()
+
+    run = (wb.sources.array(np.arange(16.0), batch_size=4) >> halve).run()
+    with pytest.raises(wb.OperatorError) as info:
+        run.wait()
+    msg = str(info.value)
+    assert "operator 'halve' broke its declared rates on batch 2" in msg
+    assert "4 records in -> 2 out, but it returned 1" in msg
+    assert info.value.seq == 2 and run.status == "failed"
+    np.testing.assert_allclose(run.output, [0.0, 2.0, 4.0, 6.0])  # earlier batches kept
+
+
+def test_failing_operator_in_a_fused_segment_is_named():
+    @wb.operator
+    def explode(x):
+        if x[0] > 10:
+            raise ValueError("bad record")
+        return x
+
+    run = (wb.sources.array(np.arange(32.0), batch_size=8) >> scale >> explode).run()
+    with pytest.raises(wb.OperatorError, match="operator 'explode' failed on batch 1"):
+        run.wait()
+
+
+def test_typing_error_names_operator_line_and_jit_false():
+    @wb.operator
+    def bad(x):
+        y = x + 1
+        return y + "a"
+
+    with pytest.raises(wb.CompileError) as info:
+        (wb.sources.array(np.arange(4.0)) >> scale >> bad).run().wait()
+    msg = str(info.value)
+    assert "operator 'bad' does not compile with numba" in msg
+    assert 'return y + "a"' in msg
+    assert "jit=False" in msg
+
+
+def test_returning_a_scalar_is_explained():
+    @wb.operator
+    def total(x):
+        return x.sum()
+
+    with pytest.raises(wb.CompileError, match="operator 'total'"):
+        (wb.sources.array(np.arange(4.0)) >> total).run().wait()
+
+
+def test_direct_call_uses_the_compiled_operator():
+    np.testing.assert_allclose(scale(np.arange(3.0)), [0.0, 2.0, 4.0])
+    st = np.zeros(1)
+    np.testing.assert_allclose(running_sum(np.ones(3), st), [1, 2, 3])
+    assert st[0] == 3

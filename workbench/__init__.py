@@ -1,0 +1,30 @@
+"""workbench: compiled stream operators and serverless functions from notebook cells.
+
+>>> import numpy as np, workbench as wb
+>>> @wb.operator
+... def scale(x):
+...     return x * 2.0
+>>> run = (wb.sources.array(np.arange(4.0), batch_size=2) >> scale).run(engine="local")
+>>> run.wait().output
+array([0., 2., 4., 6.])
+"""
+
+from __future__ import annotations
+
+from . import sinks, sources
+from .errors import (CompileError, GraphError, OperatorError, RateError, RunError,
+                     WorkbenchError)
+from .graph import Operator, Pipeline, SplitJoin, operator, splitjoin
+
+__version__ = "0.1.0"
+
+__all__ = ["CompileError", "GraphError", "Operator", "OperatorError", "Pipeline", "RateError",
+           "RunError", "SplitJoin", "WorkbenchError", "load_ipython_extension", "operator",
+           "sinks", "sources", "splitjoin"]
+
+
+def load_ipython_extension(ipython):  # noqa: ANN001 - IPython's hook
+    """``%load_ext workbench``: registers ``%%stream`` and ``%wb``."""
+    from .magics import register
+
+    register(ipython)

@@ -1,0 +1,19 @@
+"""Benchmarks (``workbench bench NAME``): measured side by side in one run, written as CSV
+and printed as a table. Never assertions: the machine is shared and noisy, so each result
+quotes medians over repetitions and ratios between variants measured in the same run.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+BENCHMARKS = {
+    "compile": "workbench.bench.compile",   # cold compile vs artifact load (fresh process)
+    "local": "workbench.bench.local",       # local engine vs hand-fused numba loop
+}
+
+
+def run(name: str, args: Any) -> int:
+    mod = importlib.import_module(BENCHMARKS[name])
+    return mod.main(args)

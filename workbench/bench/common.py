@@ -1,0 +1,66 @@
+"""Shared helpers for benchmarks: environment notes, CSV, a plain-text table."""
+
+from __future__ import annotations
+
+import csv
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+
+def environment() -> dict[str, str]:
+    import numba
+    import numpy
+
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "host": platform.node(),
+            "cpus": str(os.cpu_count()), "python": platform.python_version(),
+            "numba": numba.__version__, "numpy": numpy.__version__}
+
+
+def median(xs: Iterable[float]) -> float:
+    return statistics.median(list(xs))
+
+
+def write_csv(out_dir: str | os.PathLike, name: str, rows: list[dict[str, Any]]) -> Path:
+    path = Path(out_dir) / f"{name}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    if not rows:
+        return "(no rows)"
+    columns = columns or list(rows[0])
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:,.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+        return str(v)
+
+    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    line = "  ".join(c.rjust(w) for c, w in zip(columns, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(out)
+
+
+def report(name: str, rows: list[dict[str, Any]], out_dir: str, columns: list[str] | None = None,
+           notes: str = "") -> None:
+    path = write_csv(out_dir, name, rows)
+    env = environment()
+    print(f"== workbench bench {name}  ({', '.join(f'{k} {v}' for k, v in env.items())})")
+    print(table(rows, columns))
+    if notes:
+        print(notes)
+    print(f"CSV: {path}")

@@ -1,0 +1,24 @@
+"""Compile layer: operators to numba artifacts in a content-addressed store, fused segments.
+
+Drivers: this process (``local``); a pinned container comes with the containers issue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .segment import CompiledSegment, new_state
+from .store import ArtifactStore, default_store, jit_enabled, toolchain
+
+__all__ = ["ArtifactStore", "CompiledSegment", "compiled_operator", "default_store",
+           "jit_enabled", "new_state", "toolchain"]
+
+
+def compiled_operator(op: Any, store: ArtifactStore | None = None) -> Any:
+    """The numba dispatcher of one operator, from the artifact store (for direct calls)."""
+    from .source import operator_module
+
+    store = store or default_store()
+    if not jit_enabled():
+        return op.func
+    return store.jitted(store.put(operator_module(op, toolchain())), op.func.__name__)

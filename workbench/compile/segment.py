@@ -1,0 +1,260 @@
+"""Fused segments: one compiled function per chain of operators.
+
+A segment's module calls each operator's own artifact (``__wb_store__.jitted``) and checks
+each operator's output length against its declared rates; LLVM inlines the calls. The
+module text names its operators' artifacts, so its hash changes when any of them does.
+Keyed segments (one keyed operator) regroup the batch by key group first and call the
+operator once per group with that group's state.
+
+Calling a :class:`CompiledSegment` raises workbench errors only: a
+:class:`~workbench.errors.CompileError` on the first batch if numba cannot type an
+operator, an :class:`~workbench.errors.OperatorError` naming the operator and the batch
+sequence number if one fails or breaks its rates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import CompileError, OperatorError
+from ..fusion import Segment
+from . import diagnose
+from .kernels import group_order_np
+from .source import ModuleText, operator_module
+from .store import ORIGINS, ArtifactStore, default_store, jit_enabled, toolchain
+
+_RATE = "__wb_rate__"
+
+
+def _state_args(op: Any, i: int, index: str | None = None) -> str:
+    if op.state is None:
+        return ""
+    if isinstance(op.state, tuple):
+        parts = [f"s{i}[{j}]" + (f"[{index}]" if index else "") for j in range(len(op.state))]
+        return ", (" + ", ".join(parts) + ",)"
+    return f", s{i}" + (f"[{index}]" if index else "")
+
+
+def _check(i: int, out: str, n_in: str, op: Any, indent: str) -> list[str]:
+    expect = f"{n_in} // {op.consumes} * {op.produces}"
+    return [f"{indent}if {out}.shape[0] != {expect}:",
+            f"{indent}    raise ValueError({_RATE!r}, {i}, {n_in}, {out}.shape[0])"]
+
+
+def segment_text(seg: Segment, entries: list[tuple[str, str]]) -> tuple[ModuleText, dict]:
+    """Module text of a fused segment; also {module line: stage name} of the call lines."""
+    head = [f"# workbench segment '{seg.name}'", f"# toolchain: {toolchain()}",
+            "import numpy as np"]
+    for i, (mod, func) in enumerate(entries):
+        head.append(f"op{i} = __wb_store__.jitted({mod!r}, {func!r})")
+    ops = seg.ops
+    body: list[str] = []
+    calls: dict[int, str] = {}
+    if seg.keyed:
+        op = ops[0]
+        head.append("from workbench.compile.kernels import group_order")
+        state = _state_args(op, 0, "g")[2:]
+        first = state.replace("[g]", "[0]")
+        body += ["def segment(x0, keys, s0):",
+                 f"    groups = {'s0[0]' if isinstance(op.state, tuple) else 's0'}.shape[0]",
+                 "    order, bounds = group_order(keys, groups)",
+                 "    xs = x0[order]",
+                 "    if xs.shape[0] == 0:",
+                 f"        return op0(xs, {first})",
+                 "    g = 0",
+                 "    while bounds[g + 1] == bounds[g]:",
+                 "        g += 1",
+                 "    a = bounds[g]",
+                 "    b = bounds[g + 1]",
+                 f"    y = op0(xs[a:b], {state})"]
+        calls[len(head) + len(body) + 2] = seg.stages[0].name
+        calls[len(head) + len(body) + 3] = seg.stages[0].name + " returned"
+        body += _check(0, "y", "(b - a)", op, "    ")
+        body += ["    out = np.empty((xs.shape[0],) + y.shape[1:], y.dtype)",
+                 "    out[a:b] = y",
+                 "    for g in range(g + 1, groups):",
+                 "        a = bounds[g]",
+                 "        b = bounds[g + 1]",
+                 "        if b > a:",
+                 f"            y = op0(xs[a:b], {state})"]
+        body += _check(0, "y", "(b - a)", op, "            ")
+        body += ["            out[a:b] = y", "    return out"]
+    else:
+        params = ", ".join(["x0"] + [f"s{i}" for i, op in enumerate(ops) if op.state is not None])
+        body.append(f"def segment({params}):")
+        for i, op in enumerate(ops):
+            calls[len(head) + len(body) + 3] = seg.stages[i].name
+            calls[len(head) + len(body) + 4] = seg.stages[i].name + " returned"
+            body.append(f"    x{i + 1} = op{i}(x{i}{_state_args(op, i)})")
+            body += _check(i, f"x{i + 1}", f"x{i}.shape[0]", op, "    ")
+        body.append(f"    return x{len(ops)}")
+    text = "\n".join(head) + "\n\n\n" + "\n".join(body) + "\n"
+    return ModuleText(text), calls
+
+
+def new_state(op: Any) -> Any:
+    """A fresh copy of an operator's state (stacked per key group when keyed)."""
+    if op.state is None:
+        return None
+
+    def one(a: np.ndarray) -> np.ndarray:
+        if op.key is None:
+            return np.array(a, copy=True)
+        return np.ascontiguousarray(np.broadcast_to(a, (op.key_groups,) + a.shape)).copy()
+
+    return tuple(one(a) for a in op.state) if isinstance(op.state, tuple) else one(op.state)
+
+
+def keys_of(op: Any, x: np.ndarray, name: str, seq: int | None) -> np.ndarray:
+    """The integer keys of a batch for a keyed operator."""
+    if isinstance(op.key, str):
+        if x.dtype.names is None or op.key not in x.dtype.names:
+            raise OperatorError(
+                f"operator '{name}': key={op.key!r} names a record field, but batch {seq} "
+                f"has {'fields ' + ', '.join(x.dtype.names) if x.dtype.names else 'no fields'}"
+                f" (dtype {x.dtype}).\nFix: use a structured source such as "
+                "wb.sources.dataframe(df, [...columns]), or pass key=lambda batch: ....",
+                operator=name, seq=seq)
+        keys = x[op.key]
+    else:
+        keys = np.asarray(op.key(x))
+    if keys.dtype.kind not in "iub" or keys.shape[:1] != x.shape[:1]:
+        raise OperatorError(
+            f"operator '{name}': keys must be one integer per record; batch {seq} gave "
+            f"{keys.dtype} with shape {keys.shape} for {x.shape[0]} records.\nFix: key on an "
+            "integer field (hash strings to integers upstream).", operator=name, seq=seq)
+    return np.ascontiguousarray(keys)
+
+
+class CompiledSegment:
+    """A segment ready to run: ``seg(batch, states, seq) -> batch``."""
+
+    def __init__(self, seg: Segment, store: ArtifactStore | None = None,
+                 jit: bool | None = None) -> None:
+        self.segment = seg
+        self.names = [s.name for s in seg.stages]
+        self.ops = seg.ops
+        self.jit = (seg.jit and jit_enabled()) if jit is None else jit
+        self.store = store or default_store()
+        self.module = ""
+        self.artifacts: list[str] = []
+        if self.jit:
+            entries = []
+            for op in self.ops:
+                mod = self.store.put(operator_module(op, toolchain()))
+                entries.append((mod, op.func.__name__))
+            self.entries = entries
+            mt, self._calls = segment_text(seg, entries)
+            self.module = self.store.put(mt)
+            self.artifacts = [m for m, _ in entries] + [self.module]
+            self._fn = self.store.jitted(self.module, "segment")
+        else:
+            self._fn = self._python
+
+    def new_states(self) -> list:
+        return [new_state(op) for op in self.ops]
+
+    @property
+    def dispatcher(self) -> Any:
+        return self._fn if self.jit else None
+
+    # --- the call ----------------------------------------------------------------------
+    def __call__(self, x: np.ndarray, states: list, seq: int | None = None) -> np.ndarray:
+        try:
+            if self.segment.keyed:
+                keys = keys_of(self.ops[0], x, self.names[0], seq)
+                return self._fn(x, keys, states[0])
+            return self._fn(x, *[s for s in states if s is not None])
+        except OperatorError:
+            raise
+        except ValueError as exc:
+            if exc.args and exc.args[0] == _RATE:
+                raise self._rate_error(exc.args, seq) from None
+            raise self._failure(exc, x, states, seq) from exc
+        except Exception as exc:
+            if self.jit and _is_numba_compile_error(exc):
+                raise diagnose.explain(exc, self.names, ORIGINS, self._calls,
+                                       self.module) from exc
+            raise self._failure(exc, x, states, seq) from exc
+
+    def _rate_error(self, args: tuple, seq: int | None) -> OperatorError:
+        _, i, n_in, n_out = args
+        op, name = self.ops[i], self.names[i]
+        return OperatorError(
+            f"operator '{name}' broke its declared rates on batch {seq}: consumes="
+            f"{op.consumes}, produces={op.produces} means {n_in} records in -> "
+            f"{n_in // op.consumes * op.produces} out, but it returned {n_out}.\nFix: return "
+            f"len(x) // {op.consumes} * {op.produces} records, or declare the rates it has "
+            f"(@wb.operator(consumes=..., produces=...)).", operator=name, seq=seq)
+
+    def _failure(self, exc: BaseException, x: np.ndarray, states: list,
+                 seq: int | None) -> OperatorError:
+        name = self._culprit(x, states) if len(self.ops) > 1 else self.names[0]
+        where = (f"operator '{name}'" if name else
+                 f"one of the fused operators {', '.join(self.names)}")
+        return OperatorError(
+            f"{where} failed on batch {seq}: {type(exc).__name__}: {exc}\n"
+            "The run stopped; other runs and the cluster are unaffected. Fix the operator "
+            "and run again (WORKBENCH_DISABLE_JIT=1 runs it as plain Python for debugging).",
+            operator=name or self.segment.name, seq=seq, original=exc)
+
+    def _culprit(self, x: np.ndarray, states: list) -> str | None:
+        """Re-run the operators one by one on copies to name the one that fails."""
+        fns = ([self.store.jitted(m, f) for m, f in self.entries] if self.jit
+               else [op.func for op in self.ops])
+        for fn, op, name, st in zip(fns, self.ops, self.names, states):
+            try:
+                st = None if st is None else (tuple(a.copy() for a in st)
+                                              if isinstance(st, tuple) else st.copy())
+                x = fn(x) if st is None else fn(x, st)
+            except Exception:  # noqa: BLE001 - any failure names this operator
+                return name
+        return None
+
+    # --- plain Python (jit=False, or WORKBENCH_DISABLE_JIT=1) ----------------------------
+    def _python(self, x: np.ndarray, *args: Any) -> np.ndarray:
+        if self.segment.keyed:
+            return _python_keyed(self.ops[0], x, args[0], args[1])
+        it = iter(args)
+        for i, op in enumerate(self.ops):
+            n = x.shape[0]
+            y = op.func(x) if op.state is None else op.func(x, next(it))
+            y = _as_batch(y, self.names[i])
+            if y.shape[0] != n // op.consumes * op.produces:
+                raise ValueError(_RATE, i, n, y.shape[0])
+            x = y
+        return x
+
+
+def _as_batch(y: Any, name: str) -> np.ndarray:
+    if isinstance(y, np.ndarray) and y.ndim >= 1:
+        return y
+    raise CompileError(f"operator '{name}' returned {type(y).__name__} {y!r:.60}; an operator "
+                       "must return a numpy array (a batch of records).\nFix: return an "
+                       "array, e.g. np.array([value]) for one record.")
+
+
+def _python_keyed(op: Any, x: np.ndarray, keys: np.ndarray, state: Any) -> np.ndarray:
+    order, bounds = group_order_np(keys, op.key_groups)
+    xs = x[order]
+    parts = []
+    for g in range(op.key_groups):
+        a, b = bounds[g], bounds[g + 1]
+        if b > a:
+            st = tuple(s[g] for s in state) if isinstance(state, tuple) else state[g]
+            y = _as_batch(op.func(xs[a:b], st), op.name)
+            if y.shape[0] != b - a:
+                raise ValueError(_RATE, 0, b - a, y.shape[0])
+            parts.append(y)
+    return np.concatenate(parts) if parts else op.func(xs, state[0] if not isinstance(
+        state, tuple) else tuple(s[0] for s in state))
+
+
+def _is_numba_compile_error(exc: BaseException) -> bool:
+    try:
+        from numba.core.errors import NumbaError
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, NumbaError)

@@ -1,0 +1,115 @@
+"""The Run: a program that is running or has run, on any engine."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from .. import metrics as _metrics
+from ..errors import RunError
+
+
+class Run:
+    """Handle of a running program: ``wait()``, ``output``, ``metrics``, ``stop()``.
+
+    Engines subclass it and fill in ``_main`` (or their own control loop); everything a
+    user reads is here.
+    """
+
+    engine = "?"
+
+    def __init__(self, pipeline: Any, name: str | None = None) -> None:
+        self.pipeline = pipeline
+        self.name = name
+        self.status = "starting"
+        self.error: BaseException | None = None
+        self.started = time.time()
+        self.finished: float | None = None
+        self.source_records = 0
+        self._events: list[tuple[float, str, str, str]] = []
+        self._done = threading.Event()
+        self._stop = threading.Event()
+        self.sink: Any = None
+        self.recorder: _metrics.Recorder | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def event(self, kind: str, message: str, stage: str = "") -> None:
+        self._events.append((time.time() - self.started, kind, stage, message))
+
+    def _finish(self, status: str, error: BaseException | None = None) -> None:
+        self.error = error
+        self.finished = time.time()
+        self.status = status
+        self.event(status, f"run {status}" + (f": {error}" if error else ""))
+        self._done.set()
+
+    def wait(self, timeout: float | None = None) -> Run:
+        """Block until the run ends; re-raise its error. Returns the run."""
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"run still {self.status} after {timeout} s; call run.stop() "
+                               "to end it, or wait longer.")
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def stop(self) -> Run:
+        """Ask the run to end after the batches in flight; returns once it has."""
+        self._stop.set()
+        self._done.wait()
+        return self
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def reconfigure(self, **changes: Any) -> None:
+        raise RunError(f"the {self.engine} engine cannot reconfigure a running program.\n"
+                       "Fix: run it with engine='dask'.")
+
+    # --- what users read -----------------------------------------------------------------
+    @property
+    def output(self) -> np.ndarray:
+        """Output collected so far (all of it once the run is done)."""
+        if self.sink is None or not hasattr(self.sink, "parts"):
+            raise RunError("this run's sink keeps no output (sink='discard' or a callback); "
+                           "run with sink='collect' to get run.output.")
+        return self.sink.value()
+
+    @property
+    def metrics(self) -> Any:
+        """The run's time series as a pandas DataFrame (see workbench.metrics)."""
+        return _metrics.frame(self.recorder.rows if self.recorder else [])
+
+    @property
+    def events(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self._events, columns=["time", "kind", "stage", "message"])
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.time()) - self.started
+
+    @property
+    def records_per_s(self) -> float:
+        """Source records processed per second of the run."""
+        return self.source_records / max(self.elapsed, 1e-9)
+
+    def summary(self) -> str:
+        out = getattr(self.sink, "records", 0)
+        text = (f"{self.name or 'run'} [{self.engine}] {self.status}: {self.source_records:,} "
+                f"records in {self.elapsed:.2f} s = {self.records_per_s / 1e6:,.1f} M records/s"
+                f", {out:,} out")
+        if self.error is not None:
+            first = str(self.error).splitlines()[0] if str(self.error) else ""
+            text += f"\n  error: {type(self.error).__name__}: {first}"
+        return text
+
+    def __repr__(self) -> str:
+        return f"<Run {self.summary()}>"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.summary())
