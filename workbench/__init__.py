@@ -12,8 +12,7 @@ array([0., 2., 4., 6.])
 from __future__ import annotations
 
 from . import sinks, sources
-from .errors import (CompileError, GraphError, OperatorError, RateError, RunError,
-                     WorkbenchError)
+from .errors import CompileError, GraphError, OperatorError, RateError, RunError, WorkbenchError
 from .graph import Operator, Pipeline, SplitJoin, operator, splitjoin
 
 __version__ = "0.1.0"

@@ -9,8 +9,9 @@ plan and, through the compile layer, new fused code (Gloss's "reoptimize and rec
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Hashable, Union
+from typing import TYPE_CHECKING
 
 from .graph import SplitJoin, Stage
 from .sdf import granularity
@@ -62,7 +63,7 @@ class Branching:
         return f"splitjoin@{self.index}"
 
 
-Node = Union[Segment, Branching]
+Node = Segment | Branching
 
 
 def plan_segments(pipeline: Pipeline, place: Callable[[str], Hashable] | None = None,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -48,12 +49,9 @@ class Discard(Sink):
 
     def __init__(self) -> None:
         self.records = 0
-        self.seen: set[int] = set()
 
     def put(self, seq: int, batch: np.ndarray) -> None:
-        if seq not in self.seen:
-            self.seen.add(seq)
-            self.records += len(batch)
+        self.records += len(batch)
 
     def value(self) -> None:
         return None

@@ -7,8 +7,9 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 
 def environment() -> dict[str, str]:

@@ -204,7 +204,7 @@ class CompiledSegment:
         """Re-run the operators one by one on copies to name the one that fails."""
         fns = ([self.store.jitted(m, f) for m, f in self.entries] if self.jit
                else [op.func for op in self.ops])
-        for fn, op, name, st in zip(fns, self.ops, self.names, states):
+        for fn, name, st in zip(fns, self.names, states):
             try:
                 st = None if st is None else (tuple(a.copy() for a in st)
                                               if isinstance(st, tuple) else st.copy())

@@ -16,8 +16,9 @@ import hashlib
 import inspect
 import textwrap
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
