@@ -14,12 +14,20 @@ from __future__ import annotations
 from . import sinks, sources
 from .errors import CompileError, GraphError, OperatorError, RateError, RunError, WorkbenchError
 from .graph import Operator, Pipeline, SplitJoin, operator, splitjoin
+from .placement import PlacementError
 
 __version__ = "0.1.0"
 
-__all__ = ["CompileError", "GraphError", "Operator", "OperatorError", "Pipeline", "RateError",
-           "RunError", "SplitJoin", "WorkbenchError", "load_ipython_extension", "operator",
-           "sinks", "sources", "splitjoin"]
+__all__ = ["CompileError", "GraphError", "Operator", "OperatorError", "Pipeline",
+           "PlacementError", "RateError", "RunError", "SplitJoin", "WorkbenchError", "cluster",
+           "load_ipython_extension", "operator", "sinks", "sources", "splitjoin"]
+
+
+def cluster(address: str | None = None, **kwargs):  # noqa: ANN201 - returns a Session
+    """The Dask cluster session (see :func:`workbench.runtime.cluster.cluster`)."""
+    from .runtime.cluster import cluster as _cluster
+
+    return _cluster(address, **kwargs)
 
 
 def load_ipython_extension(ipython):  # noqa: ANN001 - IPython's hook

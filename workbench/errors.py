@@ -36,6 +36,21 @@ class OperatorError(WorkbenchError):
         self.seq = seq
         self.original = original
 
+    def __reduce__(self):  # crosses process boundaries (Dask tasks) intact
+        original = self.original
+        try:
+            import pickle
+
+            pickle.dumps(original)
+        except Exception:  # noqa: BLE001 - keep its text when the object cannot travel
+            original = RuntimeError(repr(original))
+        return (_rebuild_operator_error, (str(self), self.operator, self.seq, original))
+
+
+def _rebuild_operator_error(message: str, operator: str, seq: int | None,
+                            original: BaseException | None) -> OperatorError:
+    return OperatorError(message, operator=operator, seq=seq, original=original)
+
 
 class RunError(WorkbenchError):
     """A run cannot do what was asked (for example reconfigure on the local engine)."""

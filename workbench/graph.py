@@ -334,10 +334,15 @@ class Pipeline:
         return solve(self)
 
     def run(self, batches: int | None = None, duration: float | None = None, *,
-            engine: str = "local", placement: dict | None = None,
+            engine: str | None = None, placement: dict | None = None,
             parallelism: dict | None = None, sink: Any = "collect", widget: bool = False,
             **options: Any) -> Any:
-        """Run the program and return a Run (``run.wait()``, ``run.output``, ``run.metrics``)."""
+        """Run the program and return a Run (``run.wait()``, ``run.output``, ``run.metrics``).
+
+        ``engine``: ``"dask"`` (the default: the cluster of :func:`workbench.cluster`) or
+        ``"local"`` (this process; the reference semantics). ``$WORKBENCH_ENGINE`` changes
+        the default.
+        """
         from .runtime import start
 
         return start(self, batches=batches, duration=duration, engine=engine,

@@ -18,7 +18,10 @@ COLUMNS = ["time", "stage", "worker", "records", "records_per_s", "latency_ms", 
 
 
 class Counter:
-    __slots__ = ("records", "records_out", "batches", "busy", "queue")
+    """Counters of one (stage, worker). ``queue`` is the peak queue depth (or batches in
+    flight on a channel) since the last sample; ``queue_now`` the current one."""
+
+    __slots__ = ("records", "records_out", "batches", "busy", "queue", "queue_now")
 
     def __init__(self) -> None:
         self.records = 0
@@ -26,6 +29,12 @@ class Counter:
         self.batches = 0
         self.busy = 0.0
         self.queue = 0
+        self.queue_now = 0
+
+    def depth(self, n: int) -> None:
+        self.queue_now = n
+        if n > self.queue:
+            self.queue = n
 
     def snapshot(self) -> tuple:
         return (self.records, self.records_out, self.batches, self.busy)
@@ -67,6 +76,7 @@ class Recorder:
                 lat = busy / nb * 1e3 if nb else float("nan")
                 self.rows.append((now - self.t0, key[0], key[1], rec, rec / dt, lat, nb, out,
                                   c.queue))
+                c.queue = c.queue_now
 
     def take_rows(self) -> list[tuple]:
         """Rows sampled since the last call (for shipping from workers)."""

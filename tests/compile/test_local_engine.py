@@ -52,7 +52,8 @@ def reference(data):
 @pytest.mark.parametrize("batch_size", [4, 6, 64, 1000])
 def test_chain_matches_numpy_for_any_batch_size(batch_size):
     data = np.random.default_rng(0).random(4000)
-    run = (wb.sources.array(data, batch_size=batch_size) >> scale >> mean4 >> running_sum).run()
+    prog = wb.sources.array(data, batch_size=batch_size) >> scale >> mean4 >> running_sum
+    run = prog.run(engine="local")
     np.testing.assert_allclose(run.wait().output, reference(data))
     assert run.status == "finished"
     assert run.source_records == 4000
@@ -60,7 +61,8 @@ def test_chain_matches_numpy_for_any_batch_size(batch_size):
 
 def test_metrics_are_a_tidy_time_series():
     data = np.arange(4096.0)
-    run = (wb.sources.array(data, batch_size=256) >> scale >> mean4).run(interval=0.05).wait()
+    prog = wb.sources.array(data, batch_size=256) >> scale >> mean4
+    run = prog.run(engine="local", interval=0.05).wait()
     df = run.metrics
     assert list(df.columns[:6]) == ["time", "stage", "worker", "records", "records_per_s",
                                     "latency_ms"]
@@ -72,7 +74,7 @@ def test_metrics_are_a_tidy_time_series():
 
 
 def test_leftover_records_are_reported():
-    run = (wb.sources.array(np.arange(10.0), batch_size=3) >> mean4).run().wait()
+    run = (wb.sources.array(np.arange(10.0), batch_size=3) >> mean4).run(engine="local").wait()
     np.testing.assert_allclose(run.output, [1.5, 5.5])
     assert run.events.kind.str.contains("leftover").any()
     assert "2 record(s)" in " ".join(run.events.message)
@@ -80,14 +82,15 @@ def test_leftover_records_are_reported():
 
 def test_splitjoin_duplicate_and_roundrobin():
     data = np.arange(16.0)
-    dup = (wb.sources.array(data, batch_size=5) >> wb.splitjoin(scale, mean4 >> scale)).run()
+    fan = wb.sources.array(data, batch_size=5) >> wb.splitjoin(scale, mean4 >> scale)
+    dup = fan.run(engine="local")
     out = dup.wait().output
     expect = []
     for blk in data.reshape(-1, 4):
         expect += list(blk * 2.0) + [blk.mean() * 2.0]
     np.testing.assert_allclose(out, expect)
     rr = (wb.sources.array(data, batch_size=3) >> wb.splitjoin(scale, times_k,
-                                                              split="roundrobin")).run()
+                                                              split="roundrobin")).run(engine="local")
     expect_rr = np.empty(16)
     expect_rr[0::2], expect_rr[1::2] = data[0::2] * 2.0, data[1::2] * K
     np.testing.assert_allclose(rr.wait().output, expect_rr)
@@ -97,7 +100,7 @@ def test_keyed_state_is_per_key_group_and_order_per_key_is_kept():
     from workbench.compile.kernels import key_groups
 
     data = np.arange(200.0) % 7          # keys 0..4 via the key function
-    run = (wb.sources.array(data, batch_size=64) >> count_per_key).run().wait()
+    run = (wb.sources.array(data, batch_size=64) >> count_per_key).run(engine="local").wait()
     counts, expect = np.zeros(8), []
     for start in range(0, 200, 64):
         batch = data[start:start + 64]
@@ -119,11 +122,13 @@ def test_plain_python_operator_and_disable_jit(monkeypatch):
         calls.append(len(x))
         return x
 
-    run = (wb.sources.array(np.arange(8.0), batch_size=4) >> log >> scale).run().wait()
+    prog = wb.sources.array(np.arange(8.0), batch_size=4) >> log >> scale
+    run = prog.run(engine="local").wait()
     np.testing.assert_allclose(run.output, np.arange(8.0) * 2)
     assert calls == [4, 4]
     monkeypatch.setenv("WORKBENCH_DISABLE_JIT", "1")
-    run = (wb.sources.array(np.arange(12.0), batch_size=5) >> scale >> mean4).run().wait()
+    prog = wb.sources.array(np.arange(12.0), batch_size=5) >> scale >> mean4
+    run = prog.run(engine="local").wait()
     np.testing.assert_allclose(run.output, reference(np.arange(12.0)) - np.concatenate(
         [[0], reference(np.arange(12.0))[:-1]]))
 
@@ -131,10 +136,10 @@ def test_plain_python_operator_and_disable_jit(monkeypatch):
 def test_constant_globals_are_part_of_the_artifact_key():
     global K
     data = np.arange(4.0)
-    first = (wb.sources.array(data) >> times_k).run().wait().output
+    first = (wb.sources.array(data) >> times_k).run(engine="local").wait().output
     K = 5.0
     try:
-        second = (wb.sources.array(data) >> times_k).run().wait().output
+        second = (wb.sources.array(data) >> times_k).run(engine="local").wait().output
     finally:
         K = 3.0
     np.testing.assert_allclose(first, data * 3.0)
@@ -143,18 +148,21 @@ def test_constant_globals_are_part_of_the_artifact_key():
 
 def test_generator_source_with_batches_and_duration():
     gen = wb.sources.generator(lambda i: np.full(100, float(i)))
-    run = (gen >> scale).run(batches=3).wait()
+    run = (gen >> scale).run(engine="local", batches=3).wait()
     np.testing.assert_allclose(run.output, np.repeat([0.0, 2.0, 4.0], 100))
-    with pytest.raises(wb.GraphError, match="unbounded"):
-        (gen >> scale).run()
-    timed = (gen >> scale).run(duration=0.3, sink="discard")
+    forever = (gen >> scale).run(engine="local", sink="discard")   # unbounded: runs until stopped
+    time.sleep(0.2)
+    assert forever.status == "running"
+    forever.stop()
+    assert forever.status == "stopped" and forever.source_records > 0
+    timed = (gen >> scale).run(engine="local", duration=0.3, sink="discard")
     t = time.time()
     timed.wait(timeout=30)
     assert time.time() - t < 30 and timed.status == "finished" and timed.source_records > 0
 
 
 def test_stop_ends_an_unbounded_run():
-    run = (wb.sources.generator(lambda i: np.ones(1000)) >> scale).run(duration=60,
+    run = (wb.sources.generator(lambda i: np.ones(1000)) >> scale).run(engine="local", duration=60,
                                                                        sink="discard")
     time.sleep(0.3)
     run.stop()
@@ -168,7 +176,7 @@ def test_wrong_output_length_names_operator_and_batch():
             return x[:1]
         return x[::2].copy()
 
-    run = (wb.sources.array(np.arange(16.0), batch_size=4) >> halve).run()
+    run = (wb.sources.array(np.arange(16.0), batch_size=4) >> halve).run(engine="local")
     with pytest.raises(wb.OperatorError) as info:
         run.wait()
     msg = str(info.value)
@@ -185,7 +193,7 @@ def test_failing_operator_in_a_fused_segment_is_named():
             raise ValueError("bad record")
         return x
 
-    run = (wb.sources.array(np.arange(32.0), batch_size=8) >> scale >> explode).run()
+    run = (wb.sources.array(np.arange(32.0), batch_size=8) >> scale >> explode).run(engine="local")
     with pytest.raises(wb.OperatorError, match="operator 'explode' failed on batch 1"):
         run.wait()
 
@@ -197,7 +205,7 @@ def test_typing_error_names_operator_line_and_jit_false():
         return y + "a"
 
     with pytest.raises(wb.CompileError) as info:
-        (wb.sources.array(np.arange(4.0)) >> scale >> bad).run().wait()
+        (wb.sources.array(np.arange(4.0)) >> scale >> bad).run(engine="local").wait()
     msg = str(info.value)
     assert "operator 'bad' does not compile with numba" in msg
     assert 'return y + "a"' in msg
@@ -210,7 +218,7 @@ def test_returning_a_scalar_is_explained():
         return x.sum()
 
     with pytest.raises(wb.CompileError, match="operator 'total'"):
-        (wb.sources.array(np.arange(4.0)) >> total).run().wait()
+        (wb.sources.array(np.arange(4.0)) >> total).run(engine="local").wait()
 
 
 def test_direct_call_uses_the_compiled_operator():

@@ -14,6 +14,7 @@ sequence number if one fails or breaks its rates.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from ..errors import CompileError, OperatorError
 from ..fusion import Segment
 from . import diagnose
 from .kernels import group_order_np
-from .source import ModuleText, operator_module
+from .source import ModuleText, Origin, operator_module
 from .store import ORIGINS, ArtifactStore, default_store, jit_enabled, toolchain
 
 _RATE = "__wb_rate__"
@@ -128,30 +129,60 @@ def keys_of(op: Any, x: np.ndarray, name: str, seq: int | None) -> np.ndarray:
     return np.ascontiguousarray(keys)
 
 
+@dataclass(frozen=True)
+class Artifacts:
+    """What a process needs to run a compiled segment without the operators' source:
+    artifact names, plus the line maps that explain compile errors."""
+
+    entries: tuple[tuple[str, str], ...]     # (operator module, function) per operator
+    module: str                              # the segment module
+    calls: dict[int, str]
+    origins: dict[str, list[Origin]]
+
+    @property
+    def names(self) -> list[str]:
+        return [m for m, _ in self.entries] + [self.module]
+
+
 class CompiledSegment:
-    """A segment ready to run: ``seg(batch, states, seq) -> batch``."""
+    """A segment ready to run: ``seg(batch, states, seq) -> batch``.
+
+    Built from the operators' source (writing artifacts), or from :class:`Artifacts` made
+    elsewhere (a worker loading what the client compiled).
+    """
 
     def __init__(self, seg: Segment, store: ArtifactStore | None = None,
-                 jit: bool | None = None) -> None:
+                 jit: bool | None = None, artifacts: Artifacts | None = None) -> None:
         self.segment = seg
         self.names = [s.name for s in seg.stages]
         self.ops = seg.ops
         self.jit = (seg.jit and jit_enabled()) if jit is None else jit
         self.store = store or default_store()
         self.module = ""
-        self.artifacts: list[str] = []
+        self.art: Artifacts | None = None
         if self.jit:
-            entries = []
-            for op in self.ops:
-                mod = self.store.put(operator_module(op, toolchain()))
-                entries.append((mod, op.func.__name__))
-            self.entries = entries
-            mt, self._calls = segment_text(seg, entries)
-            self.module = self.store.put(mt)
-            self.artifacts = [m for m, _ in entries] + [self.module]
+            if artifacts is None:
+                entries = []
+                for op in self.ops:
+                    mod = self.store.put(operator_module(op, toolchain()))
+                    entries.append((mod, op.func.__name__))
+                mt, calls = segment_text(seg, entries)
+                module = self.store.put(mt)
+                artifacts = Artifacts(tuple(entries), module, calls,
+                                      {m: ORIGINS.get(m, []) for m, _ in entries})
+            for m, origins in artifacts.origins.items():
+                ORIGINS.setdefault(m, origins)
+            self.art = artifacts
+            self.entries = artifacts.entries
+            self._calls = artifacts.calls
+            self.module = artifacts.module
             self._fn = self.store.jitted(self.module, "segment")
         else:
             self._fn = self._python
+
+    @property
+    def artifacts(self) -> list[str]:
+        return self.art.names if self.art else []
 
     def new_states(self) -> list:
         return [new_state(op) for op in self.ops]

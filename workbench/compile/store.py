@@ -94,7 +94,7 @@ class ArtifactStore:
                 buf = io.BytesIO()
                 np.save(buf, arr, allow_pickle=False)
                 _write_once(apath, buf.getvalue())
-        ORIGINS.setdefault(name, mt.origins)
+        ORIGINS[name] = mt.origins
         return name
 
     # --- loading --------------------------------------------------------------------------

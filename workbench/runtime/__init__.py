@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ..errors import GraphError
 
-ENGINES = ("local",)
+ENGINES = ("dask", "local")
 
 
-def start(pipeline: Any, *, batches: int | None, duration: float | None, engine: str,
+def default_engine() -> str:
+    return os.environ.get("WORKBENCH_ENGINE", "dask")
+
+
+def start(pipeline: Any, *, batches: int | None, duration: float | None, engine: str | None,
           placement: dict, parallelism: dict, sink: Any, widget: bool, name: str | None = None,
           **options: Any) -> Any:
+    engine = engine or default_engine()
+    if engine == "dask":
+        from .stream.engine import DaskRun
+
+        return DaskRun(pipeline, batches, duration, sink, placement, parallelism, name=name,
+                       **options).start()
     if engine == "local":
         from .local import LocalRun
 
-        if placement or parallelism:
-            for hint in list(placement) + list(parallelism):
-                pipeline.match_stages(hint)  # unknown names still fail loudly
+        for hint in list(placement) + list(parallelism):
+            pipeline.match_stages(hint)  # unknown names still fail loudly
         return LocalRun(pipeline, batches, duration, sink, name=name, **options).start()
     raise GraphError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}.")

@@ -29,9 +29,6 @@ class LocalRun(Run):
         if pipeline.source is None:
             raise GraphError("this pipeline has no source; start it with a source: "
                              "wb.sources.array(data) >> ...")
-        if batches is None and duration is None and pipeline.source.num_batches is None:
-            raise GraphError("the source is unbounded; pass batches=N or duration=SECONDS "
-                             "(or call run.stop()).")
         self.plan = plan_segments(pipeline)
         self.compiled = {s.name: CompiledSegment(s) for s in segments(self.plan)}
         self.sink = sinks.make(sink)

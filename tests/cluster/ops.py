@@ -1,0 +1,112 @@
+"""Operators the cluster tests share (a real module, so workers import them by name)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import workbench as wb
+
+
+@wb.operator
+def scale(x):
+    return x * 2.0
+
+
+@wb.operator(consumes=4, produces=1)
+def mean4(x):
+    return x.reshape(-1, 4).sum(axis=1) / 4.0
+
+
+@wb.operator(state=np.zeros(1))
+def running_sum(x, state):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        state[0] += x[i]
+        out[i] = state[0]
+    return out
+
+
+def user_key(batch):
+    return (batch * 1000).astype(np.int64) % 13
+
+
+@wb.operator(state=np.zeros(2), key=user_key, key_groups=16)
+def per_key(x, state):
+    out = np.empty(x.size, np.float64)
+    for i in range(x.size):
+        state[0] += 1
+        state[1] += x[i]
+        out[i] = state[1] / state[0]
+    return out
+
+
+@wb.operator
+def explode_late(x):
+    if x[0] > 0.5:
+        raise ValueError("record too large")
+    return x
+
+
+def slow_sink(seq, batch):
+    time.sleep(0.03)
+
+
+# --- a small library for the property test: fast to compile, every kind of rate -----------
+
+@wb.operator
+def add1(x):
+    return x + 1.0
+
+
+@wb.operator(consumes=4, produces=1)
+def loop_mean4(x):
+    n = x.size // 4
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = (x[4 * i] + x[4 * i + 1] + x[4 * i + 2] + x[4 * i + 3]) / 4.0
+    return out
+
+
+@wb.operator(consumes=1, produces=2)
+def twice(x):
+    out = np.empty(2 * x.size)
+    for i in range(x.size):
+        out[2 * i] = x[i]
+        out[2 * i + 1] = -x[i]
+    return out
+
+
+@wb.operator(consumes=2, produces=1)
+def pair_max(x):
+    n = x.size // 2
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = max(x[2 * i], x[2 * i + 1])
+    return out
+
+
+def bucket(batch):
+    return (np.abs(batch) * 997).astype(np.int64)
+
+
+@wb.operator(state=np.zeros(1), key=bucket, key_groups=8)
+def keyed_count(x, state):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        state[0] += 1.0
+        out[i] = x[i] + state[0]
+    return out
+
+
+@wb.operator(state=np.zeros(1))
+def ewma(x, state):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        state[0] = 0.9 * state[0] + 0.1 * x[i]
+        out[i] = state[0]
+    return out
+
+
+STATELESS = [add1, loop_mean4, twice, pair_max, scale]

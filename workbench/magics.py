@@ -1,0 +1,148 @@
+"""IPython magics: ``%%stream`` and ``%wb``, thin parsers over :mod:`workbench.cells`.
+
+This is the only module that imports IPython; ``workbench.load_ipython_extension`` imports
+it lazily. Everything a magic does is a call to a plain function that works the same in a
+script and in pytest (:func:`workbench.cells.stream_cell`). Workbench errors are shown with
+their message on top and only the user's own frames below it (``%tb`` shows all).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import traceback
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from . import cells
+from .errors import WorkbenchError
+
+WB_USAGE = """\
+%wb status                      runs started by %%stream in this session
+%wb cluster [ADDRESS|local|docker]   (comes with the Dask engine)
+%wb reconfigure NAME OP=N ...   (comes with the Dask engine)"""
+
+
+@magic_arguments()
+@argument("name", metavar="NAME", help="variable bound to the Run (the Pipeline with --no-run)")
+@argument("--source", metavar="VAR", help="numpy array, DataFrame column (df.col) or Source")
+@argument("--batch-size", type=int, metavar="N", help="records per batch of an array source")
+@argument("--batches", type=int, metavar="N", help="stop after N batches")
+@argument("--duration", type=float, metavar="S", help="stop after S seconds")
+@argument("--placement", nargs="+", action="extend", metavar="OP=WHERE",
+          help="WHERE: compute, storage, a worker address or NAME:N resources")
+@argument("--parallelism", nargs="+", action="extend", metavar="OP=N", help="instances of OP")
+@argument("--no-run", action="store_true", help="bind the Pipeline; run nothing")
+@argument("--no-widget", action="store_true", help="no dashboard or summary")
+@argument("--engine", choices=("local", "dask"), default=None,
+          help="default: dask ($WORKBENCH_ENGINE changes it)")
+def stream(line: str, cell: str) -> None:
+    """Build a stream program from the cell's functions and run it.
+
+    Top-level functions become operators, chained in order behind ``--source``, unless
+    the cell's last line is a pipeline (``src >> scale >> mean4``).
+    """
+    args = _parse(stream, line)
+    try:
+        cells.stream_cell(
+            args.name, cell, _shell().user_ns, source=args.source, batch_size=args.batch_size,
+            batches=args.batches, duration=args.duration,
+            placement=cells.parse_hints(args.placement, "placement"),
+            parallelism=cells.parse_hints(args.parallelism, "parallelism"),
+            run=not args.no_run, widget=not args.no_widget, engine=args.engine,
+            line=f"%%stream {line}")
+    except cells.CellError as exc:
+        raise UsageError(str(exc)) from None
+
+
+stream.parser.allow_abbrev = False  # --dur is not --duration: name options in full
+
+
+def wb(line: str) -> None:
+    """``%wb status`` lists this session's %%stream runs; ``%wb`` alone shows usage."""
+    cmd, *rest = line.split() or [""]
+    if cmd == "status":
+        print(cells.status())
+    elif cmd in ("cluster", "reconfigure"):
+        raise UsageError(f"%wb {cmd} comes with the Dask engine, which is not in this version "
+                         "yet; the local engine runs in this process.")
+    elif cmd in ("", "help", "-h", "--help"):
+        print(WB_USAGE)
+    else:
+        raise UsageError(f"%wb {cmd}: unknown command.\n{WB_USAGE}")
+
+
+def _parse(func: Any, line: str) -> Any:
+    try:
+        return parse_argstring(func, line)
+    except UsageError as exc:
+        opts = sorted(s for a in func.parser._actions for s in a.option_strings
+                      if s.startswith("--") and s != "--help")
+        hint = ""
+        for word in line.split():
+            close = difflib.get_close_matches(word.split("=")[0], opts, n=1)
+            if word.startswith("--") and word not in opts and close:
+                hint = f" Did you mean {close[0]}?"
+                break
+        raise UsageError(f"%%{func.__name__}: {exc}.{hint}\nValid options: {', '.join(opts)} "
+                         f"(%%{func.__name__}? shows help).") from None
+
+
+def _shell() -> Any:
+    from IPython import get_ipython
+
+    return get_ipython()
+
+
+# --- showing workbench errors --------------------------------------------------------------
+_HIDE = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.__file__))
+
+
+def _user_frames(tb: Any) -> list[str]:
+    out = []
+    for fr in traceback.extract_tb(tb):
+        name = fr.filename
+        if (name.startswith(_HIDE) or "site-packages" in name or not fr.line
+                or fr.line.startswith("get_ipython().run_")):
+            continue            # library and generated code, and the magic call itself
+        where = "cell" if name.startswith("<") or "ipykernel_" in name else name
+        out.append(f"  {where} line {fr.lineno}, in {fr.name}: {(fr.line or '').strip()}")
+    return out
+
+
+def show_workbench_error(shell: Any, etype: type, value: BaseException, tb: Any,
+                         tb_offset: int | None = None) -> list[str]:
+    """IPython custom exception handler: the message first, the user's frames, a hint."""
+    shell._get_exc_info((etype, value, tb))   # sys.last_*: %tb and %debug see all of it
+    colors = str(getattr(shell, "colors", "nocolor")).lower()
+    red, reset = ("\x1b[0;31m", "\x1b[0m") if colors != "nocolor" else ("", "")
+    stb = [f"{red}{etype.__name__}{reset}: {value}"]
+    frames = _user_frames(tb)
+    if frames:
+        stb += ["", "Raised from:", *frames]
+    if value.__cause__ is not None or getattr(value, "original", None) is not None:
+        stb += ["", "(%tb shows the full traceback with the original exception)"]
+    shell._showtraceback(etype, value, stb)
+    return stb
+
+
+def register(ipython: Any) -> None:
+    """Register ``%%stream``, ``%wb`` and the workbench error display on a shell."""
+    ipython.register_magic_function(stream, "cell", "stream")
+    ipython.register_magic_function(wb, "line", "wb")
+    prev_types, prev_handler = ipython.custom_exceptions, getattr(ipython, "CustomTB", None)
+    if WorkbenchError in prev_types:
+        return
+
+    def handler(shell: Any, etype: type, value: BaseException, tb: Any,
+                tb_offset: int | None = None) -> list[str]:
+        if isinstance(value, WorkbenchError):
+            return show_workbench_error(shell, etype, value, tb, tb_offset)
+        return prev_handler(etype, value, tb, tb_offset=tb_offset)
+
+    ipython.set_custom_exc(tuple(prev_types) + (WorkbenchError,), handler)
+
+
+__all__ = ["register", "show_workbench_error", "stream", "wb"]

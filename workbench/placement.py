@@ -1,0 +1,263 @@
+"""Placement (pure): from a program, the cluster's workers and the user's hints to a plan.
+
+``place(pipeline, workers, hints, parallelism)`` decides where every stage instance runs
+and how batches are routed between them. It maps hints onto what Dask knows about its
+workers (addresses and resources) and refuses hints no worker can satisfy, listing the
+workers (a Dask task asking for a missing resource would wait forever, silently).
+
+The plan is a sequence of *units*: consecutive program elements that run on the same
+instances. A unit's instances run its fused segments in one thread each; batches cross a
+channel only between units. Routing into a unit:
+
+``direct``  one instance gets every batch;
+``keyed``   instance ``i`` owns a contiguous range of key groups and gets those records of
+            every batch (the first element of the unit is keyed);
+``spread``  stateless instances take whole batches, batch ``seq`` going to ``seq % n``.
+
+Examples
+--------
+>>> import numpy as np, workbench as wb
+>>> a, b = (wb.operator(lambda x: x, name=n) for n in "ab")
+>>> prog = wb.sources.array(np.zeros(8)) >> a >> b
+>>> workers = {"tcp://w1": {"compute": 1}, "tcp://w2": {"compute": 1},
+...            "tcp://s1": {"storage": 1}}
+>>> plan = place(prog, workers)
+>>> [(u.name, u.workers) for u in plan.units]
+[('a+b', ('tcp://w1',))]
+>>> plan = place(prog, workers, {"b": "storage"})
+>>> [(u.name, u.workers, u.routing) for u in plan.units]
+[('a', ('tcp://w1',), 'direct'), ('b', ('tcp://s1',), 'direct')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import GraphError
+from .fusion import Node, plan_segments, segments
+from .graph import SplitJoin
+
+if TYPE_CHECKING:
+    from .graph import Pipeline
+
+
+class PlacementError(GraphError):
+    """A hint no worker satisfies, or parallelism a stage cannot have."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Consecutive elements run by the same instances (one thread per instance)."""
+
+    index: int
+    stages: tuple[str, ...]
+    workers: tuple[str, ...]          # one address per instance
+    routing: str                      # "direct" | "keyed" | "spread"
+    nodes: tuple[Node, ...] = ()      # fused segments and split-joins
+    key_stage: str | None = None      # keyed routing: whose key
+    key_groups: int = 0
+    ordered: bool = True              # processes batches in sequence order
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.stages) if self.stages else "source"
+
+    @property
+    def parallelism(self) -> int:
+        return len(self.workers)
+
+    @property
+    def coverage(self) -> str:
+        """``all``: every instance sees every batch (one part each); ``spread``: one does."""
+        return "spread" if self.routing == "spread" else "all"
+
+    def group_range(self, i: int) -> tuple[int, int]:
+        n, g = len(self.workers), self.key_groups
+        return (i * g // n, (i + 1) * g // n)
+
+
+@dataclass(frozen=True)
+class Plan:
+    units: tuple[Unit, ...]
+    candidates: dict[str, tuple[str, ...]]   # stage -> workers its hint allows
+    reasons: dict[str, str]                  # stage -> why it went there
+
+    @property
+    def placement(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for u in self.units:
+            for s in u.stages:
+                out[s] = list(u.workers)
+        return out
+
+    def describe(self) -> str:
+        lines = []
+        for u in self.units:
+            segs = ", ".join(s.name for s in segments(u.nodes)) or "(reads the source)"
+            lines.append(f"unit {u.index} [{u.routing} x{u.parallelism}] {segs} on "
+                         f"{', '.join(u.workers)}")
+        return "\n".join(lines)
+
+
+def _fmt_workers(workers: Mapping[str, Mapping[str, float]]) -> str:
+    return "\n".join(f"  {addr}: {dict(res) or '{}'}" for addr, res in sorted(workers.items()))
+
+
+def resolve(hint: Any, workers: Mapping[str, Mapping[str, float]], stage: str) -> tuple[str, ...]:
+    """Workers that satisfy a hint: ``"compute"``/``"storage"`` (a resource), a worker
+    address, or a resource dict ``{name: amount}``."""
+    if isinstance(hint, str) and hint in workers:
+        return (hint,)
+    if isinstance(hint, str) and "://" not in hint:
+        req: Mapping[str, Any] = {hint: 1}
+    elif isinstance(hint, Mapping):
+        req = hint
+    else:
+        raise PlacementError(
+            f"stage '{stage}': placement {hint!r} is not a worker of this cluster.\nKnown "
+            f"workers:\n{_fmt_workers(workers)}\nFix: use one of these addresses, "
+            "\"compute\", \"storage\" or a resource dict such as {\"compute\": 1}.")
+    found = tuple(sorted(a for a, res in workers.items()
+                         if all(res.get(k, 0) >= v for k, v in req.items())))
+    if not found:
+        raise PlacementError(
+            f"stage '{stage}': no worker has the resources {dict(req)} (placement {hint!r}).\n"
+            f"Workers and their resources:\n{_fmt_workers(workers)}\nFix: start the cluster "
+            "with such workers, e.g. wb.cluster(compute=2, storage=1), or change the hint.")
+    return found
+
+
+def _default(workers: Mapping[str, Mapping[str, float]]) -> tuple[str, ...]:
+    compute = tuple(sorted(a for a, r in workers.items() if r.get("compute", 0) > 0))
+    return compute or tuple(sorted(workers))
+
+
+def place(pipeline: Pipeline, workers: Mapping[str, Mapping[str, float]],
+          hints: Mapping[str, Any] | None = None,
+          parallelism: Mapping[str, int] | None = None) -> Plan:
+    """Plan where each stage instance runs (see the module docstring)."""
+    if not workers:
+        raise PlacementError("the cluster has no workers.\nFix: wait for workers to start, "
+                             "or start a cluster with wb.cluster().")
+    pipeline.validate()
+    hints, parallelism = dict(hints or {}), dict(parallelism or {})
+    stage_hint: dict[str, Any] = {}
+    for pattern, hint in hints.items():
+        for name in pipeline.match_stages(pattern):
+            stage_hint[name] = hint
+    stage_par: dict[str, int] = {}
+    for pattern, n in parallelism.items():
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise PlacementError(f"parallelism for {pattern!r} must be a positive integer; "
+                                 f"got {n!r}.")
+        for name in pipeline.match_stages(pattern):
+            stage_par[name] = n
+
+    candidates: dict[str, tuple[str, ...]] = {}
+    reasons: dict[str, str] = {}
+    for st in pipeline.walk():
+        if st.name in stage_hint:
+            candidates[st.name] = resolve(stage_hint[st.name], workers, st.name)
+            reasons[st.name] = f"hint {stage_hint[st.name]!r}"
+        else:
+            candidates[st.name] = _default(workers)
+            reasons[st.name] = "default: compute workers" if any(
+                r.get("compute", 0) for r in workers.values()) else "default: any worker"
+
+    # --- one (workers, routing) per top-level element ----------------------------------------
+    load = {a: 0 for a in workers}
+    elements: list[tuple[Any, tuple[str, ...], tuple[str, ...], str]] = []
+    names = iter(pipeline.walk())
+    prev_workers: tuple[str, ...] | None = None
+    for el in pipeline.elements:
+        stages = tuple(next(names).name for _ in range(_count(el)))
+        cands = [candidates[s] for s in stages]
+        if len(set(cands)) > 1:
+            raise PlacementError(
+                f"the split-join with stages {', '.join(stages)} runs in one place, but its "
+                "stages have different placement hints.\nFix: give them the same hint.")
+        n = max((stage_par.get(s, 1) for s in stages), default=1)
+        if n > 1:
+            _check_parallel(el, stages, n)
+        routing = "direct" if n == 1 else ("keyed" if getattr(el, "key", None) is not None
+                                          else "spread")
+        cand = cands[0]
+        if prev_workers is not None and len(prev_workers) == n and \
+                all(w in cand for w in prev_workers):
+            chosen = prev_workers                     # stay put: enables fusion
+        else:
+            start = min(range(len(cand)), key=lambda i: (load[cand[i]], i))
+            chosen = tuple(cand[(start + i) % len(cand)] for i in range(n))
+        for w in chosen:
+            load[w] += 1
+        elements.append((el, stages, chosen, routing))
+        prev_workers = chosen
+
+    # --- units: consecutive elements on the same instances ------------------------------
+    groups: list[list] = []
+    for item in elements:
+        el, stages, chosen, routing = item
+        if groups and groups[-1][-1][2] == chosen and routing != "keyed":
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    unit_of = {s: i for i, g in enumerate(groups) for item in g for s in item[1]}
+    nodes = plan_segments(pipeline, place=unit_of.get)
+    units = []
+    for i, g in enumerate(groups):
+        stages = tuple(s for item in g for s in item[1])
+        first, routing = g[0][0], g[0][3]
+        unit_nodes = tuple(nd for nd in nodes if _first_stage(nd) in stages)
+        stateful = any(_stateful(item[0]) for item in g)
+        units.append(Unit(
+            index=i, stages=stages, workers=g[0][2], routing=routing, nodes=unit_nodes,
+            key_stage=g[0][1][0] if routing == "keyed" else None,
+            key_groups=first.key_groups if routing == "keyed" else 0,
+            ordered=routing != "spread" or stateful))
+    if units and units[0].routing == "keyed":
+        # records must be routed by key before the first unit: a source unit does that
+        src = Unit(0, (), (units[0].workers[0],), "direct", ())
+        units = [src] + [_reindex(u, u.index + 1) for u in units]
+    return Plan(tuple(units), candidates, reasons)
+
+
+def _count(el: Any) -> int:
+    if isinstance(el, SplitJoin):
+        return sum(_count(e) for b in el.branches for e in b.elements)
+    return 1
+
+
+def _stateful(el: Any) -> bool:
+    if isinstance(el, SplitJoin):
+        return any(_stateful(e) for b in el.branches for e in b.elements)
+    return el.state is not None
+
+
+def _first_stage(node: Node) -> str:
+    return segments((node,))[0].stages[0].name
+
+
+def _reindex(u: Unit, index: int) -> Unit:
+    from dataclasses import replace
+
+    return replace(u, index=index)
+
+
+def _check_parallel(el: Any, stages: tuple[str, ...], n: int) -> None:
+    if isinstance(el, SplitJoin):
+        raise PlacementError(f"a split-join ({', '.join(stages)}) runs as one instance; "
+                             f"parallelism {n} was asked.\nFix: parallelise the operators "
+                             "before or after it.")
+    if el.state is not None and el.key is None:
+        raise PlacementError(
+            f"operator '{stages[0]}' keeps state without a key, so one instance must see "
+            f"every record in order; parallelism {n} was asked.\nFix: key its state "
+            f"(@wb.operator(state=..., key=...)) to split it into key groups, or keep "
+            "parallelism 1.")
+    if el.key is not None and n > el.key_groups:
+        raise PlacementError(
+            f"operator '{stages[0]}' has {el.key_groups} key groups, so at most "
+            f"{el.key_groups} instances; parallelism {n} was asked.\nFix: lower parallelism "
+            "or raise key_groups.")

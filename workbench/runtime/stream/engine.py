@@ -1,0 +1,312 @@
+"""The Dask engine, client side: plan, compile once, start instances, watch, collect.
+
+Dask is the control plane. The client plans placement (pure), compiles every segment once
+(a dry run of the first batch through the compiled chain gives numba the real types and
+surfaces compile errors before anything starts), then submits one long-lived task per stage
+instance, pinned to its worker. From then on batches flow worker to worker; the client only
+polls metrics (``client.run``, twice a second) and waits for the instances to end.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+
+from ... import metrics as _metrics
+from ...compile import CompiledSegment, default_store
+from ...errors import GraphError, OperatorError, RunError, WorkbenchError
+from ...fusion import Segment, segments
+from ...metrics import Recorder
+from ...placement import Plan, place
+from ..nodes import build_chain
+from ..run import Run
+from . import worker as W
+from .instance import InstanceSpec, instance_main
+
+
+class DaskRun(Run):
+    """A program running on a Dask cluster (see :mod:`workbench.runtime.stream`)."""
+
+    engine = "dask"
+
+    def __init__(self, pipeline: Any, batches: int | None, duration: float | None, sink: Any,
+                 placement: dict, parallelism: dict, *, session: Any = None,
+                 name: str | None = None, credits: int = 8, interval: float = 0.25,
+                 poll: float = 0.5) -> None:
+        super().__init__(pipeline, name)
+        if pipeline.source is None:
+            raise GraphError("this pipeline has no source; start it with a source: "
+                             "wb.sources.array(data) >> ...")
+        if not (sink in ("collect", "discard") or callable(sink)):
+            raise GraphError(f"on the dask engine, sink must be 'collect', 'discard' or a "
+                             f"function fn(seq, batch) (it runs on a worker); got {sink!r}.")
+        if not isinstance(credits, int) or credits < 1:
+            raise GraphError(f"credits must be a positive integer; got {credits!r}.")
+        from ..cluster import cluster
+
+        self.session = session or cluster()
+        self.plan: Plan = place(pipeline, self.session.workers, placement, parallelism)
+        self.run_id = f"wb-{uuid.uuid4().hex[:10]}"
+        self.batches, self.duration, self.sink_kind = batches, duration, sink
+        self.credits, self.interval, self.poll = credits, interval, poll
+        self._rows: list[tuple] = []
+        self._results: list[dict] = []
+        self._output: np.ndarray | None = None
+        self.futures: list = []
+        self.artifacts = self._preflight()
+
+    # --- compile once, on the client -----------------------------------------------------
+    def _preflight(self) -> dict:
+        compiled = {s.name: CompiledSegment(s) for u in self.plan.units
+                    for s in segments(u.nodes)}
+        prefix = []
+        for node in (n for u in self.plan.units for n in u.nodes):
+            if not all(compiled[s.name].jit for s in segments((node,))):
+                break
+            prefix.append(node)
+        src = self.pipeline.source
+        if prefix and (src.num_batches is None or src.num_batches > 0):
+            chain = build_chain(tuple(prefix), Recorder("preflight"), compiled)
+            chain.push(src.batch(0), 0)     # numba compiles with the real types, or explains
+        self.event("compiled", f"{len(compiled)} segment(s) compiled on the client; workers "
+                   "load the artifacts")
+        return {name: cs.art for name, cs in compiled.items() if cs.art is not None}
+
+    # --- start ---------------------------------------------------------------------------
+    def start(self) -> DaskRun:
+        client = self.session.client
+        self.workers = sorted({w for u in self.plan.units for w in u.workers})
+        t0 = time.time()
+        self.started = t0
+        data = client.run(W.install, workers=self.workers)
+        token = secrets.token_hex(16)
+        client.run(W.prepare, self.run_id, t0, self.interval, token, workers=self.workers)
+        units = self.plan.units
+        readers = sorted(set(units[0].workers))
+        source = client.scatter(self.pipeline.source, workers=readers, broadcast=True,
+                                hash=False)
+        root = str(default_store().root)
+        for k, unit in enumerate(units):
+            down = units[k + 1] if k + 1 < len(units) else None
+            route = self.pipeline.stage(down.key_stage).op if down and down.key_stage else None
+            for i, addr in enumerate(unit.workers):
+                spec = InstanceSpec(
+                    self.run_id, unit, i, units[k - 1] if k else None, down, route,
+                    {s.name: self.artifacts[s.name] for s in segments(unit.nodes)
+                     if s.name in self.artifacts},
+                    root, self.credits, t0, self.interval, self.sink_kind,
+                    self.batches, self.duration, data, token)
+                self.futures.append(client.submit(
+                    instance_main, spec, source if k == 0 else None,
+                    key=f"{self.run_id}-u{k}-{i}", workers=[addr],
+                    allow_other_workers=False, pure=False))
+        self.status = "running"
+        self.event("started", f"dask engine: {len(self.futures)} instance(s) on "
+                   f"{len(self.workers)} worker(s)\n{self.plan.describe()}")
+        self.session.runs[self.run_id] = self
+        threading.Thread(target=self._watch, name=f"wb-watch-{self.run_id}",
+                         daemon=True).start()
+        threading.Thread(target=self._poll, name=f"wb-poll-{self.run_id}",
+                         daemon=True).start()
+        return self
+
+    # --- watch and poll ------------------------------------------------------------------
+    def _poll(self) -> None:
+        client = self.session.client
+        while not self._done.wait(self.poll):
+            try:
+                got = client.run(W.take_rows, self.run_id, workers=self.workers)
+                for rows in got.values():
+                    self._rows.extend(rows)
+                missing = set(self.workers) - set(self.session.workers)
+            except Exception as exc:  # noqa: BLE001 - a lost worker ends the run below
+                missing = {f"(unreachable: {exc})"}
+            if missing and not self._done.is_set():
+                self._fail(RunError(
+                    f"worker(s) {', '.join(sorted(missing))} left the cluster while running "
+                    f"{self.name or self.run_id}; the run stopped.\nFix: run it again (the "
+                    "nanny restarts lost workers in about a second)."))
+                return
+
+    def _watch(self) -> None:
+        from distributed import as_completed
+
+        aborted: list[str] = []
+        try:
+            for fut in as_completed(self.futures):
+                if self._done.is_set():
+                    return
+                if fut.status == "error":
+                    self._fail(fut.exception())
+                    return
+                res = fut.result()
+                if res.get("status") == "failed":
+                    self._fail(res["error"])
+                    return
+                if res.get("status") == "aborted":
+                    aborted.append(res["instance"])
+                else:
+                    self._results.append(res)
+            if aborted:
+                self._fail(RunError(f"instance(s) {', '.join(aborted)} were cut off from "
+                                    "their channels; the run stopped."))
+                return
+            self._complete()
+        except Exception as exc:  # noqa: BLE001 - report whatever broke the watcher
+            self._fail(exc)
+
+    def _teardown(self) -> None:
+        try:
+            got = self.session.client.run(W.finish, self.run_id, workers=self.workers)
+            for rows in got.values():
+                self._rows.extend(rows)
+        except Exception:  # noqa: BLE001 - workers may be gone
+            pass
+        self._rows.sort(key=lambda r: r[0])
+
+    def _complete(self) -> None:
+        self._teardown()
+        self.source_records = sum(r.get("source_records", 0) for r in self._results)
+        for r in self._results:
+            for msg in r.get("leftovers", []):
+                self.event("leftover", msg)
+        stopped = self._stop.is_set() or any(r["status"] == "stopped" for r in self._results)
+        self.session.client.cancel(self.futures)
+        self._finish("stopped" if stopped else "finished")
+
+    def _fail(self, exc: BaseException) -> None:
+        with _FAIL_LOCK:
+            if self._done.is_set():
+                return
+            try:
+                self.session.client.run(W.abort, self.run_id, workers=self.workers)
+            except Exception:  # noqa: BLE001 - abort what can be reached
+                pass
+            deadline = time.time() + 10
+            while time.time() < deadline and any(f.status == "pending" for f in self.futures):
+                time.sleep(0.02)
+            self.session.client.cancel(self.futures)
+            self._teardown()
+            if isinstance(exc, WorkbenchError):
+                err: BaseException = exc
+            else:
+                err = OperatorError(f"run {self.name or self.run_id} failed: "
+                                    f"{type(exc).__name__}: {exc}", operator="?", seq=None,
+                                    original=exc)
+            self.event("failed", str(err).splitlines()[0])
+            self._finish("failed", err)
+
+    # --- control -------------------------------------------------------------------------
+    def stop(self, timeout: float | None = 60) -> DaskRun:
+        """Stop reading the source; batches in flight drain to the sink."""
+        self._stop.set()
+        if not self._done.is_set():
+            readers = sorted(set(self.plan.units[0].workers))
+            self.session.client.run(W.stop, self.run_id, workers=readers)
+        if not self._done.wait(timeout):
+            self._fail(RunError(f"run did not drain within {timeout} s of stop(); aborted."))
+        return self
+
+    # --- results -------------------------------------------------------------------------
+    @property
+    def placement(self) -> dict[str, list[str]]:
+        return self.plan.placement
+
+    @property
+    def instances(self) -> Any:
+        """Where each instance ran (from the instances themselves) and how it ended."""
+        import pandas as pd
+
+        rows = [{"unit": r["unit"], "instance": r["instance"], "index": r["index"],
+                 "planned": self.plan.units[r["unit"]].workers[r["index"]],
+                 "worker": r["worker"], "status": r["status"]} for r in self._results]
+        return pd.DataFrame(rows)
+
+    @property
+    def metrics(self) -> Any:
+        return _metrics.frame(sorted(self._rows, key=lambda r: r[0]))
+
+    @property
+    def output(self) -> np.ndarray:
+        if self.sink_kind != "collect":
+            raise RunError("this run's sink keeps no output (sink='discard' or a callback); "
+                           "run with sink='collect' to get run.output.")
+        if not self._done.is_set():
+            raise RunError("the run is still going; its output is gathered when it ends.\n"
+                           "Fix: run.wait() (or run.stop()) first.")
+        if self._output is None:
+            last = max(r["unit"] for r in self._results) if self._results else 0
+            parts: dict[int, list[tuple[int, np.ndarray]]] = {}
+            for r in self._results:
+                if r["unit"] == last and isinstance(r.get("sink"), dict):
+                    for seq, part in r["sink"].items():
+                        parts.setdefault(seq, []).append((r["index"], part))
+            arrays = [p for seq in sorted(parts) for _, p in sorted(parts[seq],
+                                                                    key=lambda t: t[0])]
+            self._output = np.concatenate(arrays) if arrays else np.empty(0)
+        return self._output
+
+    @property
+    def stream_seconds(self) -> float:
+        """From the first batch any instance took to the last one's end (no start-up)."""
+        firsts = [r["t_first"] for r in self._results if r.get("t_first")]
+        if not firsts:
+            return 0.0
+        return max(r["t_last"] for r in self._results) - min(firsts)
+
+    @property
+    def steady_records_per_s(self) -> float:
+        """Source records per second while batches flowed (start-up excluded)."""
+        return self.source_records / max(self.stream_seconds, 1e-9)
+
+    @property
+    def records_out(self) -> int:
+        return sum(r["sink"] if isinstance(r.get("sink"), int) else
+                   sum(len(p) for p in (r.get("sink") or {}).values())
+                   for r in self._results)
+
+    def state(self, stage: str) -> Any:
+        """A stage's final state (keyed: each key group's row from the instance owning it)."""
+        op = self.pipeline.stage(stage).op
+        if op.state is None:
+            raise GraphError(f"stage {stage!r} is stateless.")
+        if not self._done.is_set():
+            raise RunError("state is collected when the run ends; run.wait() first.")
+        have = [(r["index"], r["states"][stage]) for r in self._results
+                if stage in r.get("states", {})]
+        if not have:
+            raise RunError(f"no instance of {stage!r} reported its state.")
+        if op.key is None:
+            return have[0][1]
+        unit = next(u for u in self.plan.units if stage in u.stages)
+        merged = None
+        for i, st in have:
+            lo, hi = unit.group_range(i)
+            if merged is None:
+                merged = tuple(a.copy() for a in st) if isinstance(st, tuple) else st.copy()
+            if isinstance(st, tuple):
+                for m, a in zip(merged, st):
+                    m[lo:hi] = a[lo:hi]
+            else:
+                merged[lo:hi] = st[lo:hi]
+        return merged
+
+    def summary(self) -> str:
+        if not self._done.is_set():
+            df = self.metrics
+            self.source_records = int(df[df.stage == "source"].records.sum()) if len(df) else 0
+        text = super().summary()
+        return text.replace(f", {getattr(self.sink, 'records', 0):,} out",
+                            f", {self.records_out:,} out" if self._done.is_set() else "")
+
+
+_FAIL_LOCK = threading.Lock()
+
+
+def _segment_names(nodes: tuple) -> list[str]:
+    return [s.name for s in segments(nodes) if isinstance(s, Segment)]

@@ -1,0 +1,232 @@
+"""A stage instance: one long-lived Dask task that runs a unit's fused segments.
+
+The task secedes from the worker's thread pool (it lives as long as the run), loads its
+segments from the artifact store (compiled by the client: no compile here), then loops:
+take a batch (from the source, or assembled from its inbox), push it through its chain,
+route the result to the next unit's instances or into the sink. Batches never pass through
+the scheduler or the client.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ...compile import ArtifactStore, CompiledSegment
+from ...compile.kernels import key_groups
+from ...compile.segment import Artifacts, keys_of
+from ...errors import OperatorError
+from ...fusion import segments
+from ...placement import Unit
+from ..nodes import build_chain
+from .channels import Aborted, dataplane
+from .worker import run_state
+
+
+@dataclass
+class InstanceSpec:
+    run_id: str
+    unit: Unit
+    index: int
+    upstream: Unit | None            # None: this instance reads the source
+    downstream: Unit | None          # None: this instance feeds the sink
+    route_op: Any = None             # downstream keyed: the operator whose key routes
+    artifacts: dict[str, Artifacts] = field(default_factory=dict)
+    store_root: str = ""
+    credits: int = 4
+    t0: float = 0.0
+    interval: float = 0.25
+    sink: Any = "collect"
+    batches: int | None = None
+    duration: float | None = None
+    data_addresses: dict[str, tuple[str, int]] = field(default_factory=dict)
+    token: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.unit.name}[{self.index}]"
+
+
+def instance_main(spec: InstanceSpec, source: Any = None) -> dict:
+    """The Dask task body of one stage instance. Returns what it produced and measured."""
+    from distributed import get_worker, secede
+
+    secede()   # a long-lived task must not hold one of the worker's task threads
+    worker = get_worker()
+    rs = run_state(worker, spec.run_id, spec.t0, spec.interval)
+    rs.enter(spec.name)
+    plane = dataplane(worker)
+    key = (spec.run_id, spec.unit.index, spec.index)
+    out = _Output(spec, plane, rs)
+    try:
+        store = ArtifactStore(spec.store_root)
+        compiled = {s.name: CompiledSegment(s, store, artifacts=spec.artifacts.get(s.name))
+                    for s in segments(spec.unit.nodes)}
+        chain = build_chain(spec.unit.nodes, rs.recorder, compiled)
+        nodes = chain.segment_nodes()
+        spread = spec.unit.routing == "spread"
+        first = rs.recorder.counter(spec.unit.name + " (in)")
+        inbox = None if spec.upstream is None else plane.inbox(key)
+        source_records = 0
+        t_first = None
+        for seq, batch in _inputs(spec, source, rs, inbox):
+            if t_first is None:
+                t_first = time.time()
+            if batch is not None:
+                source_records += len(batch) if spec.upstream is None else 0
+                if spread and any(n.carry is not None for n in nodes):
+                    raise _carry_error(spec, nodes, seq)
+                y = chain.push(batch, seq)
+            else:
+                y = None
+            out.emit(seq, y)
+            if inbox is not None:
+                first.depth(inbox.waiting())
+        out.end()
+        return {"status": "stopped" if rs.stop.is_set() else "finished",
+                "t_first": t_first, "t_last": time.time(),
+                "instance": spec.name, "unit": spec.unit.index, "index": spec.index,
+                "worker": worker.address, "thread": threading.current_thread().name,
+                "source_records": source_records, "sink": out.sink_value(),
+                "leftovers": chain.leftovers(),
+                "states": {s.name: st for n in nodes for s, st in
+                           zip(n.segment.stages, n.states) if st is not None}}
+    except Aborted:
+        return {"status": "aborted", "instance": spec.name, "worker": worker.address}
+    except Exception as exc:  # noqa: BLE001 - reported to the client as the run's error
+        rs.abort.set()          # release this worker's other instances at once
+        return {"status": "failed", "instance": spec.name, "worker": worker.address,
+                "error": _portable(exc)}
+    finally:
+        out.close()
+        plane.drop(key)
+        rs.leave(spec.name)
+
+
+def _inputs(spec: InstanceSpec, source: Any, rs: Any, inbox: Any
+            ) -> Iterator[tuple[int, np.ndarray | None]]:
+    if spec.upstream is not None:
+        up = spec.upstream
+        parts = up.parallelism if up.coverage == "all" else 1
+        yield from inbox.batches(up.parallelism, parts, spec.unit.ordered, rs.abort)
+        return
+    step = spec.unit.parallelism if spec.unit.routing == "spread" else 1
+    seq = spec.index if step > 1 else 0
+    limit = spec.batches if source.num_batches is None else (
+        source.num_batches if spec.batches is None else min(spec.batches, source.num_batches))
+    deadline = None if spec.duration is None else spec.t0 + spec.duration
+    while limit is None or seq < limit:
+        if rs.stop.is_set() or rs.abort.is_set() or (
+                deadline is not None and time.time() >= deadline):
+            if rs.abort.is_set():
+                raise Aborted()
+            return
+        yield seq, source.batch(seq)
+        seq += step
+
+
+class _Output:
+    """Where an instance's results go: the next unit's instances, or the sink."""
+
+    def __init__(self, spec: InstanceSpec, plane: Any, rs: Any) -> None:
+        self.spec = spec
+        self.rs = rs
+        self.parts: dict[int, np.ndarray] = {}
+        self.records = 0
+        self.senders: list = []
+        self.callback = spec.sink if callable(spec.sink) else None
+        down = spec.downstream
+        if down is not None:
+            for j, addr in enumerate(down.workers):
+                self.senders.append(plane.sender(
+                    addr, spec.data_addresses.get(addr), (spec.run_id, down.index, j),
+                    spec.index, spec.credits, rs.abort, spec.token))
+            self.edge = rs.recorder.counter(f"{spec.unit.name} -> {down.name}")
+            if down.routing == "keyed":
+                self.starts = np.array([down.group_range(j)[0]
+                                        for j in range(down.parallelism)], np.int64)
+        else:
+            self.sink_counter = rs.recorder.counter("sink")
+
+    def emit(self, seq: int, y: np.ndarray | None) -> None:
+        down = self.spec.downstream
+        if down is None:
+            return self._sink(seq, y)
+        if down.routing == "direct":
+            self._send(0, seq, y)
+        elif down.routing == "spread":
+            self._send(seq % down.parallelism, seq, y)
+        else:
+            self._route_keyed(seq, y)
+
+    def _send(self, j: int, seq: int, y: np.ndarray | None) -> None:
+        s = self.senders[j]
+        s.send(seq, y)
+        self.edge.records += 0 if y is None else len(y)
+        self.edge.batches += 1
+        self.edge.depth(s.in_flight)
+
+    def _route_keyed(self, seq: int, y: np.ndarray | None) -> None:
+        down = self.spec.downstream
+        if y is None:
+            for j in range(down.parallelism):
+                self._send(j, seq, None)
+            return
+        op = self.spec.route_op
+        keys = keys_of(op, y, down.key_stage, seq)
+        inst = np.searchsorted(self.starts, key_groups(keys, op.key_groups), side="right") - 1
+        for j in range(down.parallelism):
+            self._send(j, seq, y[inst == j])
+
+    def _sink(self, seq: int, y: np.ndarray | None) -> None:
+        c = self.sink_counter
+        c.batches += 1
+        if y is None:
+            return
+        c.records += len(y)
+        c.records_out += len(y)
+        self.records += len(y)
+        if self.callback is not None:
+            self.callback(seq, y)
+        elif self.spec.sink == "collect":
+            self.parts[seq] = y
+
+    def sink_value(self) -> Any:
+        if self.spec.downstream is not None:
+            return None
+        return self.parts if self.spec.sink == "collect" else self.records
+
+    def end(self) -> None:
+        for s in self.senders:
+            s.end()
+
+    def close(self) -> None:
+        for s in self.senders:
+            s.close()
+
+
+def _carry_error(spec: InstanceSpec, nodes: list, seq: int) -> OperatorError:
+    node = next(n for n in nodes if n.carry is not None)
+    name = node.segment.name
+    return OperatorError(
+        f"stage '{name}' runs as {spec.unit.parallelism} parallel instances and needs "
+        f"batches of a multiple of {node.granularity} records, but a batch before batch "
+        f"{seq} left {len(node.carry)} record(s) over.\nFix: make the source's batch_size a "
+        f"multiple of {node.granularity}, or run '{name}' with parallelism 1.",
+        operator=name, seq=seq)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself if it survives pickling, else its text in a RuntimeError."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001
+        return RuntimeError(f"{type(exc).__name__}: {exc}")

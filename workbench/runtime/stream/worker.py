@@ -1,0 +1,110 @@
+"""Worker-side run bookkeeping and the control functions the client calls with
+``client.run`` (straight to the workers: no scheduler task, no per-batch cost)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from ...metrics import Recorder
+from .channels import dataplane
+
+
+class RunState:
+    """One run as seen by one worker process: flags, metrics, live instances."""
+
+    def __init__(self, run_id: str, worker: str, t0: float, interval: float) -> None:
+        self.run_id = run_id
+        self.stop = threading.Event()
+        self.abort = threading.Event()
+        self.recorder = Recorder(worker, interval, t0=t0)
+        self.instances: set[str] = set()
+        self.started = False
+        self.lock = threading.Lock()
+
+    def enter(self, name: str) -> None:
+        with self.lock:
+            self.instances.add(name)
+            if not self.started:
+                self.recorder.start()
+                self.started = True
+
+    def leave(self, name: str) -> None:
+        with self.lock:
+            self.instances.discard(name)
+
+
+def run_state(worker: Any, run_id: str, t0: float = 0.0, interval: float = 0.25) -> RunState:
+    plane = dataplane(worker)
+    with plane.lock:
+        rs = plane.runs.get(run_id)
+        if rs is None:
+            rs = plane.runs[run_id] = RunState(run_id, worker.address, t0 or time.time(),
+                                               interval)
+        return rs
+
+
+# --- control functions (client.run passes dask_worker) ---------------------------------------
+
+def install(dask_worker: Any) -> tuple[str, int]:
+    """Start this worker's data plane (once); returns where its channels connect."""
+    return tuple(dataplane(dask_worker).data_address)
+
+
+def prepare(run_id: str, t0: float, interval: float, token: str, dask_worker: Any) -> bool:
+    """Register a run before its instances start: its metrics clock and channel token."""
+    plane = dataplane(dask_worker)
+    with plane.lock:
+        plane.tokens[run_id] = token
+    run_state(dask_worker, run_id, t0, interval)
+    return True
+
+
+def stop(run_id: str, dask_worker: Any) -> bool:
+    """Graceful: sources stop reading; everything in flight drains to the sink."""
+    rs = dataplane(dask_worker).runs.get(run_id)
+    if rs is not None:
+        rs.stop.set()
+    return rs is not None
+
+
+def abort(run_id: str, dask_worker: Any) -> bool:
+    """Immediate: every instance of the run on this worker leaves its loop."""
+    plane = dataplane(dask_worker)
+    rs = plane.runs.get(run_id)
+    if rs is not None:
+        rs.abort.set()
+    plane.close_run(run_id)
+    return rs is not None
+
+
+def take_rows(run_id: str, dask_worker: Any) -> list[tuple]:
+    rs = dataplane(dask_worker).runs.get(run_id)
+    return rs.recorder.take_rows() if rs is not None else []
+
+
+def finish(run_id: str, dask_worker: Any) -> list[tuple]:
+    """Last metrics of a run, then forget it (and any inbox it left)."""
+    plane = dataplane(dask_worker)
+    with plane.lock:
+        rs = plane.runs.pop(run_id, None)
+        for key in [k for k in plane.inboxes if k[0] == run_id]:
+            del plane.inboxes[key]
+    plane.close_run(run_id)
+    if rs is None:
+        return []
+    rs.abort.set()      # anything still looping leaves now
+    if rs.started:
+        rs.recorder.stop()
+    return rs.recorder.take_rows()
+
+
+def active(dask_worker: Any) -> dict[str, list[str]]:
+    """Live instances and inboxes per run on this worker (for status and leak checks)."""
+    plane = dataplane(dask_worker)
+    with plane.lock:
+        out = {rid: sorted(rs.instances) for rid, rs in plane.runs.items() if rs.instances}
+        for key in plane.inboxes:
+            out.setdefault(key[0], []).append(f"inbox {key[1]}.{key[2]}")
+    return out
