@@ -30,3 +30,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def artifact_root() -> Path:
     return Path(_STORE)
+
+
+def ipython_shell():
+    """The process's real IPython test shell (started once, shared by every tier)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.testing import globalipapp
+
+    shell = globalipapp.get_ipython()        # None once it has been started
+    return shell if shell is not None else InteractiveShell.instance()

@@ -61,7 +61,13 @@ def status() -> str:
     """One summary per run started by :func:`stream_cell` (what ``%wb status`` prints)."""
     if not _RUNS:
         return "no %%stream runs in this session yet."
-    return "\n".join(r.summary() for r in _RUNS)
+    lines = []
+    for r in _RUNS:
+        lines.append(r.summary())
+        plan = getattr(r, "plan", None)
+        if plan is not None and hasattr(plan, "describe"):
+            lines += ["  " + ln for ln in plan.describe().splitlines()]
+    return "\n".join(lines)
 
 
 def parse_hints(items: list[str] | None, kind: str) -> dict[str, Any]:

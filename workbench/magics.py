@@ -20,9 +20,9 @@ from . import cells
 from .errors import WorkbenchError
 
 WB_USAGE = """\
-%wb status                      runs started by %%stream in this session
-%wb cluster [ADDRESS|local|docker]   (comes with the Dask engine)
-%wb reconfigure NAME OP=N ...   (comes with the Dask engine)"""
+%wb status                       runs started by %%stream in this session, and where they run
+%wb cluster [ADDRESS|local]      start or connect to the Dask cluster, show its workers
+%wb reconfigure NAME OP=N ...    (live reconfiguration: not available yet)"""
 
 
 @magic_arguments()
@@ -65,9 +65,17 @@ def wb(line: str) -> None:
     cmd, *rest = line.split() or [""]
     if cmd == "status":
         print(cells.status())
-    elif cmd in ("cluster", "reconfigure"):
-        raise UsageError(f"%wb {cmd} comes with the Dask engine, which is not in this version "
-                         "yet; the local engine runs in this process.")
+    elif cmd == "cluster":
+        from . import cluster
+
+        try:
+            print(repr(cluster(rest[0] if rest else None)))
+        except WorkbenchError as exc:
+            raise UsageError(str(exc)) from None
+    elif cmd == "reconfigure":
+        raise UsageError("%wb reconfigure: live reconfiguration of running programs is not "
+                         "available yet.\nFix: stop the run (NAME.stop()) and start it again "
+                         "with --parallelism/--placement.")
     elif cmd in ("", "help", "-h", "--help"):
         print(WB_USAGE)
     else:

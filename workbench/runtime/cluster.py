@@ -115,7 +115,18 @@ def start_local(compute: int = 2, storage: int = 1, threads: int = 2,
                           silence_logs=40)
     client = Client(cluster)
     client.wait_for_workers(compute + storage, timeout=120)
+    from .stream.worker import warm
+
+    # in the background: the session is usable at once
+    threading.Thread(target=_quietly, args=(client.run, warm), daemon=True).start()
     return Session(client, cluster, "local")
+
+
+def _quietly(fn: Any, *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001 - warming up is an optimisation only
+        pass
 
 
 def cluster(address: str | None = None, *, compute: int = 2, storage: int = 1,

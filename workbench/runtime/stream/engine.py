@@ -301,8 +301,13 @@ class DaskRun(Run):
             df = self.metrics
             self.source_records = int(df[df.stage == "source"].records.sum()) if len(df) else 0
         text = super().summary()
-        return text.replace(f", {getattr(self.sink, 'records', 0):,} out",
+        text = text.replace(f", {getattr(self.sink, 'records', 0):,} out",
                             f", {self.records_out:,} out" if self._done.is_set() else "")
+        if self._done.is_set() and self.stream_seconds:
+            first, _, rest = text.partition("\n")
+            first += f" (streaming: {self.steady_records_per_s / 1e6:,.1f} M records/s)"
+            text = first + ("\n" + rest if rest else "")
+        return text
 
 
 _FAIL_LOCK = threading.Lock()

@@ -47,6 +47,18 @@ def run_state(worker: Any, run_id: str, t0: float = 0.0, interval: float = 0.25)
 
 # --- control functions (client.run passes dask_worker) ---------------------------------------
 
+def warm(dask_worker: Any) -> bool:
+    """Import numba and load the engine's own compiled kernels before the first run needs
+    them (a cold worker otherwise spends ~0.5 s there on its first batch)."""
+    import numpy as np
+
+    from ...compile.kernels import group_order
+
+    group_order(np.zeros(1, np.int64), 1)
+    dataplane(dask_worker)
+    return True
+
+
 def install(dask_worker: Any) -> tuple[str, int]:
     """Start this worker's data plane (once); returns where its channels connect."""
     return tuple(dataplane(dask_worker).data_address)
