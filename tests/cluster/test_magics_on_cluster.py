@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tests.conftest import ipython_shell as get_ipython
 
 DATA = np.random.default_rng(5).random(40_000)

@@ -133,3 +133,14 @@ def test_stop_drains_an_unbounded_run(session):
     out = run.output
     assert len(out) == run.source_records         # everything read reached the sink
     np.testing.assert_allclose(out, np.arange(1, len(out) + 1) * 2.0)
+
+
+def test_epochs_are_reported_as_they_reach_the_sink(session):
+    prog = wb.sources.array(DATA[:100_000], batch_size=1000) >> scale >> running_sum
+    run = prog.run(epoch=20, parallelism={"scale": 2},
+                   placement={"running_sum": "storage"}).wait()
+    ev = run.events
+    epochs = ev[ev.kind == "epoch"].message.tolist()
+    assert epochs == [f"epoch {k} complete: batches {20 * k}-{20 * k + 19} reached the sink"
+                      for k in range(5)]
+    assert run.epochs_done == 5

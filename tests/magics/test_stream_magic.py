@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError
-from tests.conftest import ipython_shell as get_ipython
 
 import workbench as wb
+from tests.conftest import ipython_shell as get_ipython
 from workbench import cells
 
 DATA = np.random.default_rng(7).random(8000)

@@ -11,6 +11,7 @@ from typing import Any
 BENCHMARKS = {
     "compile": "workbench.bench.compile",   # cold compile vs artifact load (fresh process)
     "local": "workbench.bench.local",       # local engine vs hand-fused numba loop
+    "stream": "workbench.bench.stream",     # Dask engine vs ceiling, futures, streamz
 }
 
 

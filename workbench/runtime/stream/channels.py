@@ -17,7 +17,6 @@ flag, so a failed run releases every thread promptly.
 
 from __future__ import annotations
 
-import functools
 import pickle
 import queue
 import select
@@ -54,6 +53,13 @@ class Inbox:
         self._sel = selectors.DefaultSelector()
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         self.held = 0
+        self.ack_every = 1
+
+    def configure(self, credits: int) -> None:
+        """Remote senders get their credits back in groups of half the limit: one small
+        write per few batches instead of one per batch (never more than the limit, so a
+        sender can always make progress)."""
+        self.ack_every = max(1, credits // 2)
 
     # --- producers (any thread) ----------------------------------------------------------
     def put(self, sender: int, seq: Any, batch: Any) -> None:
@@ -94,7 +100,7 @@ class Inbox:
                     while not self._new.empty():
                         sender, conn = self._new.get()
                         self._sel.register(conn, selectors.EVENT_READ, sender)
-                        self.acks[sender] = functools.partial(_ack, conn)
+                        self.acks[sender] = _Acks(conn, self.ack_every)
                     continue
                 try:
                     frame = _recv_frame(key.fileobj)
@@ -264,14 +270,22 @@ _LEN = struct.Struct("!Q")
 
 
 def _send_frame(sock: socket.socket, head: Any, batch: np.ndarray | None) -> None:
+    """One frame in (usually) one system call: header and payload gathered by sendmsg."""
     if batch is not None:
         batch = np.ascontiguousarray(batch)
         meta = pickle.dumps((head, batch.dtype, batch.shape), protocol=5)
     else:
         meta = pickle.dumps((head, None, None), protocol=5)
-    sock.sendall(_LEN.pack(len(meta)) + meta)
+    parts = [memoryview(_LEN.pack(len(meta)) + meta)]
     if batch is not None and batch.nbytes:
-        sock.sendall(memoryview(batch.reshape(-1).view(np.uint8)))
+        parts.append(memoryview(batch.reshape(-1).view(np.uint8)))
+    while parts:
+        sent = sock.sendmsg(parts)
+        while parts and sent >= len(parts[0]):
+            sent -= len(parts[0])
+            parts.pop(0)
+        if parts and sent:
+            parts[0] = parts[0][sent:]
 
 
 def _recv_exact(sock: socket.socket, buf: memoryview) -> bool:
@@ -375,11 +389,20 @@ class DataPlane:
         self.inbox(tuple(hello["key"])).attach_remote(hello["sender"], conn)
 
 
-def _ack(conn: socket.socket) -> None:
-    try:
-        conn.sendall(b"\x01")
-    except OSError:
-        pass
+class _Acks:
+    """Credits back to one remote sender, ``every`` at a time."""
+
+    def __init__(self, conn: socket.socket, every: int) -> None:
+        self.conn, self.every, self.owed = conn, every, 0
+
+    def __call__(self) -> None:
+        self.owed += 1
+        if self.owed >= self.every:
+            try:
+                self.conn.sendall(b"\x01" * self.owed)
+            except OSError:
+                pass
+            self.owed = 0
 
 
 def dataplane(worker: Any) -> DataPlane:

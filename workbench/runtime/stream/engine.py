@@ -37,7 +37,7 @@ class DaskRun(Run):
     def __init__(self, pipeline: Any, batches: int | None, duration: float | None, sink: Any,
                  placement: dict, parallelism: dict, *, session: Any = None,
                  name: str | None = None, credits: int = 8, interval: float = 0.25,
-                 poll: float = 0.5) -> None:
+                 poll: float = 0.5, epoch: int = 100) -> None:
         super().__init__(pipeline, name)
         if pipeline.source is None:
             raise GraphError("this pipeline has no source; start it with a source: "
@@ -54,6 +54,10 @@ class DaskRun(Run):
         self.run_id = f"wb-{uuid.uuid4().hex[:10]}"
         self.batches, self.duration, self.sink_kind = batches, duration, sink
         self.credits, self.interval, self.poll = credits, interval, poll
+        if not isinstance(epoch, int) or epoch < 1:
+            raise GraphError(f"epoch must be a positive number of batches; got {epoch!r}.")
+        self.epoch, self.epochs_done = epoch, 0
+        self._epoch_seen: dict[int, set[str]] = {}
         self._rows: list[tuple] = []
         self._results: list[dict] = []
         self._output: np.ndarray | None = None
@@ -100,7 +104,7 @@ class DaskRun(Run):
                     {s.name: self.artifacts[s.name] for s in segments(unit.nodes)
                      if s.name in self.artifacts},
                     root, self.credits, t0, self.interval, self.sink_kind,
-                    self.batches, self.duration, data, token)
+                    self.batches, self.duration, data, token, self.epoch)
                 self.futures.append(client.submit(
                     instance_main, spec, source if k == 0 else None,
                     key=f"{self.run_id}-u{k}-{i}", workers=[addr],
@@ -121,8 +125,7 @@ class DaskRun(Run):
         while not self._done.wait(self.poll):
             try:
                 got = client.run(W.take_rows, self.run_id, workers=self.workers)
-                for rows in got.values():
-                    self._rows.extend(rows)
+                self._absorb(got)
                 missing = set(self.workers) - set(self.session.workers)
             except Exception as exc:  # noqa: BLE001 - a lost worker ends the run below
                 missing = {f"(unreachable: {exc})"}
@@ -160,11 +163,24 @@ class DaskRun(Run):
         except Exception as exc:  # noqa: BLE001 - report whatever broke the watcher
             self._fail(exc)
 
+    def _absorb(self, got: dict) -> None:
+        """Metrics rows, and epochs: epoch k is complete when every instance of the last
+        unit has passed it (all of its batches reached the sink)."""
+        last = self.plan.units[-1]
+        for rows, epochs in got.values():
+            self._rows.extend(rows)
+            for _, inst, k in epochs:
+                self._epoch_seen.setdefault(k, set()).add(inst)
+        while len(self._epoch_seen.get(self.epochs_done, ())) >= last.parallelism:
+            k = self.epochs_done
+            self.event("epoch", f"epoch {k} complete: batches {k * self.epoch}-"
+                       f"{(k + 1) * self.epoch - 1} reached the sink")
+            self.epochs_done += 1
+
     def _teardown(self) -> None:
         try:
             got = self.session.client.run(W.finish, self.run_id, workers=self.workers)
-            for rows in got.values():
-                self._rows.extend(rows)
+            self._absorb(got)
         except Exception:  # noqa: BLE001 - workers may be gone
             pass
         self._rows.sort(key=lambda r: r[0])

@@ -46,6 +46,7 @@ class InstanceSpec:
     duration: float | None = None
     data_addresses: dict[str, tuple[str, int]] = field(default_factory=dict)
     token: str = ""
+    epoch: int = 100                 # batches per epoch (checkpoint/reconfiguration unit)
 
     @property
     def name(self) -> str:
@@ -72,8 +73,11 @@ def instance_main(spec: InstanceSpec, source: Any = None) -> dict:
         spread = spec.unit.routing == "spread"
         first = rs.recorder.counter(spec.unit.name + " (in)")
         inbox = None if spec.upstream is None else plane.inbox(key)
+        if inbox is not None:
+            inbox.configure(spec.credits)
         source_records = 0
         t_first = None
+        step = spec.unit.parallelism if spread else 1
         for seq, batch in _inputs(spec, source, rs, inbox):
             if t_first is None:
                 t_first = time.time()
@@ -87,6 +91,9 @@ def instance_main(spec: InstanceSpec, source: Any = None) -> dict:
             out.emit(seq, y)
             if inbox is not None:
                 first.depth(inbox.waiting())
+            if spec.downstream is None and (seq + step) // spec.epoch > seq // spec.epoch:
+                with rs.lock:       # this instance's share of an epoch reached the sink
+                    rs.epochs.append((time.time(), spec.name, seq // spec.epoch))
         out.end()
         return {"status": "stopped" if rs.stop.is_set() else "finished",
                 "t_first": t_first, "t_last": time.time(),

@@ -20,6 +20,7 @@ class RunState:
         self.abort = threading.Event()
         self.recorder = Recorder(worker, interval, t0=t0)
         self.instances: set[str] = set()
+        self.epochs: list[tuple[float, str, int]] = []   # (time, instance, epoch completed)
         self.started = False
         self.lock = threading.Lock()
 
@@ -91,12 +92,17 @@ def abort(run_id: str, dask_worker: Any) -> bool:
     return rs is not None
 
 
-def take_rows(run_id: str, dask_worker: Any) -> list[tuple]:
+def take_rows(run_id: str, dask_worker: Any) -> tuple[list[tuple], list[tuple]]:
+    """Metrics rows and epoch completions since the last call."""
     rs = dataplane(dask_worker).runs.get(run_id)
-    return rs.recorder.take_rows() if rs is not None else []
+    if rs is None:
+        return [], []
+    with rs.lock:
+        epochs, rs.epochs = rs.epochs, []
+    return rs.recorder.take_rows(), epochs
 
 
-def finish(run_id: str, dask_worker: Any) -> list[tuple]:
+def finish(run_id: str, dask_worker: Any) -> tuple[list[tuple], list[tuple]]:
     """Last metrics of a run, then forget it (and any inbox it left)."""
     plane = dataplane(dask_worker)
     with plane.lock:
@@ -105,11 +111,11 @@ def finish(run_id: str, dask_worker: Any) -> list[tuple]:
             del plane.inboxes[key]
     plane.close_run(run_id)
     if rs is None:
-        return []
+        return [], []
     rs.abort.set()      # anything still looping leaves now
     if rs.started:
         rs.recorder.stop()
-    return rs.recorder.take_rows()
+    return rs.recorder.take_rows(), rs.epochs
 
 
 def active(dask_worker: Any) -> dict[str, list[str]]:

@@ -1,0 +1,30 @@
+"""``workbench bench stream`` runs end to end at tiny sizes (no speed assertions)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from types import SimpleNamespace
+
+from workbench.bench import BENCHMARKS, stream
+
+
+def test_bench_stream_smoke(session, tmp_path, capsys):
+    assert BENCHMARKS["stream"] == "workbench.bench.stream"
+    args = SimpleNamespace(out=str(tmp_path), repeat=1, quick=True, batch_sizes=(4096,),
+                           records=2 ** 16, few_batches=4, session=session)
+    assert stream.main(args) == 0
+    assert "workbench bench stream" in capsys.readouterr().out
+    with (tmp_path / "stream.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1
+    row = rows[0]
+    missing = [c for c in stream.COLUMNS if c not in row]
+    assert not missing, missing
+    assert int(row["batch_size"]) == 4096
+    for col in stream.COLUMNS:
+        if col.endswith(("Mrps", "MBps")) or "/" in col:
+            v = float(row[col])
+            assert math.isfinite(v) and v > 0, (col, v)
+    assert "b/e>=50" in row["bars"] and "b/d>=10" in row["bars"]
+    assert not session.closed
