@@ -144,3 +144,33 @@ def test_epochs_are_reported_as_they_reach_the_sink(session):
     assert epochs == [f"epoch {k} complete: batches {20 * k}-{20 * k + 19} reached the sink"
                       for k in range(5)]
     assert run.epochs_done == 5
+
+
+def test_a_failure_leaves_a_concurrent_run_untouched(session):
+    gen = wb.sources.generator(lambda i: np.full(2000, 1.0))
+    healthy = (gen >> scale >> running_sum).run(batches=400,
+                                                placement={"running_sum": "storage"})
+    bad = wb.sources.array(np.sort(DATA), batch_size=1000) >> scale >> explode_late
+    with pytest.raises(wb.OperatorError):
+        bad.run().wait(timeout=120)
+    healthy.wait(timeout=120)
+    assert healthy.status == "finished"
+    np.testing.assert_allclose(healthy.output, np.arange(1, 800_001) * 2.0)
+
+
+def test_connecting_to_an_existing_scheduler(session):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1",
+                      dashboard_address=None, resources={"compute": 1}) as other:
+        remote = wb.cluster(other.scheduler_address)
+        try:
+            assert remote is not session and remote.kind == "remote"
+            assert list(remote.workers.values()) == [{"compute": 1}]
+            prog = program()
+            run = prog.run(session=remote).wait()
+            np.testing.assert_allclose(run.output, local_output(prog))
+            assert set(run.placement["scale"]) == set(remote.workers)
+        finally:
+            remote.close()
+    assert wb.cluster() is session      # the local session is current again

@@ -14,6 +14,7 @@ from ..errors import WorkbenchError
 
 _LOCK = threading.RLock()
 _SESSION: Session | None = None
+_EARLIER: list[Session] = []
 
 
 class Session:
@@ -62,8 +63,10 @@ class Session:
         if self.cluster is not None:
             self.cluster.close()
         with _LOCK:
-            if _SESSION is self:
-                _SESSION = None
+            if _SESSION is self:   # back to the session that was current before this one
+                _SESSION = next((s for s in reversed(_EARLIER) if not s.closed), None)
+            if self in _EARLIER:
+                _EARLIER.remove(self)
 
     def __enter__(self) -> Session:
         return self
@@ -137,7 +140,8 @@ def cluster(address: str | None = None, *, compute: int = 2, storage: int = 1,
     ----------
     address : str, optional
         ``None`` or ``"local"``: a local cluster on loopback (started once, then reused);
-        ``"tcp://host:port"``: connect to an existing scheduler.
+        ``"tcp://host:port"``: connect to an existing scheduler (it becomes the current
+        session; closing it makes the previous one current again).
     compute, storage : int
         Worker processes with the ``compute`` / ``storage`` resource (local cluster).
     threads : int
@@ -161,7 +165,7 @@ def cluster(address: str | None = None, *, compute: int = 2, storage: int = 1,
         from distributed import Client
 
         if _SESSION is not None and not _SESSION.closed:
-            _SESSION.close()
+            _EARLIER.append(_SESSION)      # still open; current again once this one closes
         _SESSION = Session(Client(address, timeout=30), None, "remote")
         return _SESSION
 

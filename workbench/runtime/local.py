@@ -53,6 +53,12 @@ class LocalRun(Run):
         self.pipeline.stage(stage)  # raises with the list of stages
         raise GraphError(f"stage {stage!r} is not in this run's plan.")
 
+    @property
+    def stream_seconds(self) -> float:
+        if getattr(self, "_t_first", None) is None:
+            return 0.0
+        return (self._t_last or time.time()) - self._t_first
+
     def start(self) -> LocalRun:
         self.recorder.start()
         self.status = "running"
@@ -65,8 +71,11 @@ class LocalRun(Run):
         src = self.pipeline.source
         sink_counter = self.recorder.counter("sink")
         deadline = None if self.duration is None else time.time() + self.duration
+        self._t_first = self._t_last = None
         try:
             for seq, batch in src.batches(self.batches):
+                if self._t_first is None:
+                    self._t_first = time.time()
                 if self._stop.is_set() or (deadline is not None and time.time() >= deadline):
                     break
                 t = time.perf_counter()
@@ -78,6 +87,7 @@ class LocalRun(Run):
                     sink_counter.records_out += len(out)
                 sink_counter.batches += 1
                 sink_counter.busy += time.perf_counter() - t
+            self._t_last = time.time()
             for msg in self.chain.leftovers():
                 self.event("leftover", msg)
             status = "stopped" if self._stop.is_set() else "finished"

@@ -95,8 +95,18 @@ class Run:
 
     @property
     def records_per_s(self) -> float:
-        """Source records processed per second of the run."""
+        """Source records processed per second of the run (wall clock)."""
         return self.source_records / max(self.elapsed, 1e-9)
+
+    @property
+    def stream_seconds(self) -> float:
+        """Seconds from the first batch taken to the last one done (start-up excluded)."""
+        return self.elapsed
+
+    @property
+    def steady_records_per_s(self) -> float:
+        """Source records per second while batches flowed."""
+        return self.source_records / max(self.stream_seconds, 1e-9)
 
     def summary(self) -> str:
         out = getattr(self.sink, "records", 0)

@@ -20,7 +20,7 @@ import numpy as np
 from ... import metrics as _metrics
 from ...compile import CompiledSegment, default_store
 from ...errors import GraphError, OperatorError, RunError, WorkbenchError
-from ...fusion import Segment, segments
+from ...fusion import segments
 from ...metrics import Recorder
 from ...placement import Plan, place
 from ..nodes import build_chain
@@ -328,6 +328,3 @@ class DaskRun(Run):
 
 _FAIL_LOCK = threading.Lock()
 
-
-def _segment_names(nodes: tuple) -> list[str]:
-    return [s.name for s in segments(nodes) if isinstance(s, Segment)]
