@@ -35,12 +35,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import GraphError
-from .fusion import Node, plan_segments, segments
-from .graph import SplitJoin
+from ..errors import GraphError
+from ..fusion import Node, plan_segments, segments
+from ..graph import SplitJoin
 
 if TYPE_CHECKING:
-    from .graph import Pipeline
+    from ..graph import Pipeline
 
 
 class PlacementError(GraphError):
