@@ -93,7 +93,7 @@ class DaskRun(Run):
         units = self.plan.units
         readers = sorted(set(units[0].workers))
         source = client.scatter(self.pipeline.source, workers=readers, broadcast=True,
-                                hash=False)
+                                hash=False, direct=True)   # straight to the readers
         root = str(default_store().root)
         for k, unit in enumerate(units):
             down = units[k + 1] if k + 1 < len(units) else None
