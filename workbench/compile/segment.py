@@ -154,6 +154,7 @@ class CompiledSegment:
     def __init__(self, seg: Segment, store: ArtifactStore | None = None,
                  jit: bool | None = None, artifacts: Artifacts | None = None) -> None:
         self.segment = seg
+        self.keyed = seg.keyed                   # read per batch: keep it an attribute
         self.names = [s.name for s in seg.stages]
         self.ops = seg.ops
         self.jit = (seg.jit and jit_enabled()) if jit is None else jit
@@ -194,7 +195,7 @@ class CompiledSegment:
     # --- the call ----------------------------------------------------------------------
     def __call__(self, x: np.ndarray, states: list, seq: int | None = None) -> np.ndarray:
         try:
-            if self.segment.keyed:
+            if self.keyed:
                 keys = keys_of(self.ops[0], x, self.names[0], seq)
                 return self._fn(x, keys, states[0])
             return self._fn(x, *[s for s in states if s is not None])
@@ -246,7 +247,7 @@ class CompiledSegment:
 
     # --- plain Python (jit=False, or WORKBENCH_DISABLE_JIT=1) ----------------------------
     def _python(self, x: np.ndarray, *args: Any) -> np.ndarray:
-        if self.segment.keyed:
+        if self.keyed:
             return _python_keyed(self.ops[0], x, args[0], args[1])
         it = iter(args)
         for i, op in enumerate(self.ops):
