@@ -145,3 +145,12 @@ def test_closure_constants_are_captured():
     mt = operator_module(make(4.0), "t")
     assert "k = 4.0" in mt.text and textwrap.dedent(mt.text).count("def mul") == 1
     np.testing.assert_allclose(make(4.0)(np.ones(2)), [4.0, 4.0])
+
+
+def test_annotations_naming_unimported_types_are_fine():
+    from typing import Any
+
+    def annotated(x: Any) -> Any:
+        return x * 2.0
+
+    np.testing.assert_allclose(wb.operator(annotated)(np.arange(3.0)), [0.0, 2.0, 4.0])

@@ -198,6 +198,9 @@ class ModuleBuilder:
 
     def build(self, header: str) -> ModuleText:
         lines = [f"# {h}" for h in header.splitlines()]
+        # annotations name things this module does not import (typing.Any, ...): keep
+        # them unevaluated; numba ignores them
+        lines.append("from __future__ import annotations")
         lines += sorted(self.bindings.values())
         out = ModuleText("", self.arrays)
         body = "\n".join(lines) + "\n"
