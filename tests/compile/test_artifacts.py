@@ -154,3 +154,13 @@ def test_annotations_naming_unimported_types_are_fine():
         return x * 2.0
 
     np.testing.assert_allclose(wb.operator(annotated)(np.arange(3.0)), [0.0, 2.0, 4.0])
+
+
+FACTOR_DEFAULT = 3.0
+
+
+def test_default_values_that_read_globals_are_captured():
+    def times(x, k=FACTOR_DEFAULT):
+        return x * k
+
+    np.testing.assert_allclose(wb.operator(times)(np.arange(3.0)), [0.0, 3.0, 6.0])

@@ -99,6 +99,14 @@ def _names(code: types.CodeType) -> set[str]:
     return out
 
 
+def _default_names(text: str) -> set[str]:
+    """Names read by a def's default values (evaluated where the def runs)."""
+    node = ast.parse(text).body[0]
+    args = node.args  # type: ignore[attr-defined]
+    exprs = [d for d in [*args.defaults, *args.kw_defaults] if d is not None]
+    return {n.id for e in exprs for n in ast.walk(e) if isinstance(n, ast.Name)}
+
+
 def _literal(value: Any) -> str | None:
     if isinstance(value, _SCALARS):
         return repr(value)
@@ -137,6 +145,7 @@ class ModuleBuilder:
             names = _names(func.__code__) | set(func.__code__.co_freevars)
         else:
             names = _names(func.__code__)
+        names |= _default_names(text)      # def f(x, k=K): K is read when the module loads
         for name in sorted(names):
             if name in scope:
                 self._bind(name, scope[name], func.__name__)
