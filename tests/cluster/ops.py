@@ -110,3 +110,10 @@ def ewma(x, state):
 
 
 STATELESS = [add1, loop_mean4, twice, pair_max, scale]
+
+
+def uneven(i):
+    """Odd batches are slow to make: two readers of it drift apart."""
+    if i % 2:
+        time.sleep(0.01)
+    return np.full(100, 1.0)

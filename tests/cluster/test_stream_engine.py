@@ -174,3 +174,18 @@ def test_connecting_to_an_existing_scheduler(session):
         finally:
             remote.close()
     assert wb.cluster() is session      # the local session is current again
+
+
+def test_readers_that_stop_apart_leave_gaps_the_consumer_steps_over(session):
+    # Two readers stop at their own pace when the duration ends; the ordered consumer
+    # behind them must not wait (holding their credits) for batches never read.
+    from .ops import add1, uneven
+
+    prog = wb.sources.generator(uneven) >> scale >> add1 >> running_sum
+    for _ in range(3):
+        run = prog.run(duration=1.0, credits=4, parallelism={"scale": 2},
+                       placement={"add1": "storage", "running_sum": "compute"})
+        run.wait(timeout=60)
+        assert run.status == "finished"
+        assert len(run.output) == run.source_records     # all that was read arrived
+        np.testing.assert_allclose(np.diff(run.output), 3.0)

@@ -21,12 +21,23 @@ def start(pipeline: Any, *, batches: int | None, duration: float | None, engine:
     if engine == "dask":
         from .stream.engine import DaskRun
 
-        return DaskRun(pipeline, batches, duration, sink, placement, parallelism, name=name,
-                       **options).start()
-    if engine == "local":
+        run = DaskRun(pipeline, batches, duration, sink, placement, parallelism, name=name,
+                      **options)
+    elif engine == "local":
         from .local import LocalRun
 
         for hint in list(placement) + list(parallelism):
             pipeline.match_stages(hint)  # unknown names still fail loudly
-        return LocalRun(pipeline, batches, duration, sink, name=name, **options).start()
-    raise GraphError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}.")
+        unknown = sorted(set(options) - {"interval"})
+        if unknown:
+            raise GraphError(f"the local engine has no option {', '.join(unknown)} (it runs "
+                             "in this process, compiled here).\nFix: drop it, or run with "
+                             "engine='dask'.")
+        run = LocalRun(pipeline, batches, duration, sink, name=name, **options)
+    else:
+        raise GraphError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}.")
+    if widget:      # in a Jupyter kernel, the live dashboard (built before the run starts)
+        from ..widgets import show
+
+        show(run)
+    return run.start()

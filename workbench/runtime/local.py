@@ -70,6 +70,7 @@ class LocalRun(Run):
     def _main(self) -> None:
         src = self.pipeline.source
         sink_counter = self.recorder.counter("sink")
+        reading = self.recorder.counter("source")
         deadline = None if self.duration is None else time.time() + self.duration
         self._t_first = self._t_last = None
         try:
@@ -81,6 +82,8 @@ class LocalRun(Run):
                 t = time.perf_counter()
                 out = self.chain.push(batch, seq)
                 self.source_records += len(batch)
+                reading.records += len(batch)
+                reading.batches += 1
                 if out is not None:
                     self.sink.put(seq, out)
                     sink_counter.records += len(out)

@@ -115,13 +115,30 @@ class Inbox:
                 raise Aborted()
 
     def batches(self, senders: int, parts: int, ordered: bool, abort: threading.Event,
-                start: int = 0) -> Iterator[tuple[int, np.ndarray | None]]:
-        """Assembled batches: the ``parts`` pieces of each sequence number joined in sender
-        order; in sequence order when ``ordered``. Credits return after the consumer is
-        done with a batch (when it asks for the next one)."""
+                spread: bool = False, start: int = 0
+                ) -> Iterator[tuple[int, np.ndarray | None]]:
+        """Assembled batches: the pieces of each sequence number joined in sender order; in
+        sequence order when ``ordered``. Credits return after the consumer is done with a
+        batch (when it asks for the next one).
+
+        ``spread``: sender ``k`` of ``senders`` sends exactly the sequence numbers ``s``
+        with ``s % senders == k`` (one piece each); otherwise every sender sends a piece of
+        every sequence number (``parts == senders``). A sequence number is *closed* when
+        each sender responsible for it has delivered its piece or ended: a run stopped
+        early leaves gaps (its readers stop independently), and an ordered consumer must
+        step over them instead of waiting, holding the senders' credits, for ever.
+        """
         pending: dict[int, dict[int, Any]] = {}
         ended: set[int] = set()
         nxt = start
+
+        def closed(s: int) -> bool:
+            got = pending.get(s, ())
+            if spread:
+                k = s % senders
+                return k in got or k in ended
+            return all(k in got or k in ended for k in range(senders))
+
         while True:
             sender, seq, batch = self._next(abort)
             if seq is LOST:
@@ -132,16 +149,13 @@ class Inbox:
                 pending.setdefault(seq, {})[sender] = batch
             ready = []
             if ordered:
-                while nxt in pending and len(pending[nxt]) == parts:
-                    ready.append(nxt)
-                    nxt += 1
-                if len(ended) == senders and pending:   # stopped early: gaps cannot fill
-                    ready += sorted(s for s in pending if s not in ready)
+                last = max(pending, default=-1)
+                while nxt <= last and closed(nxt):
+                    if nxt in pending:
+                        ready.append(nxt)
+                    nxt += 1             # (a gap left by a stop is stepped over)
             else:
-                if seq is not END and len(pending[seq]) == parts:
-                    ready.append(seq)
-                if len(ended) == senders:
-                    ready += sorted(s for s in pending if s not in ready)
+                ready = sorted(s for s in pending if closed(s))
             self.held = sum(len(p) for p in pending.values())
             for s in ready:
                 got = pending.pop(s)

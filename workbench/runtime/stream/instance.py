@@ -72,6 +72,7 @@ def instance_main(spec: InstanceSpec, source: Any = None) -> dict:
         nodes = chain.segment_nodes()
         spread = spec.unit.routing == "spread"
         first = rs.recorder.counter(spec.unit.name + " (in)")
+        reading = rs.recorder.counter("source") if spec.upstream is None else None
         inbox = None if spec.upstream is None else plane.inbox(key)
         if inbox is not None:
             inbox.configure(spec.credits)
@@ -82,7 +83,10 @@ def instance_main(spec: InstanceSpec, source: Any = None) -> dict:
             if t_first is None:
                 t_first = time.time()
             if batch is not None:
-                source_records += len(batch) if spec.upstream is None else 0
+                if reading is not None:
+                    source_records += len(batch)
+                    reading.records += len(batch)
+                    reading.batches += 1
                 if spread and any(n.carry is not None for n in nodes):
                     raise _carry_error(spec, nodes, seq)
                 y = chain.push(batch, seq)
@@ -95,7 +99,7 @@ def instance_main(spec: InstanceSpec, source: Any = None) -> dict:
                 with rs.lock:       # this instance's share of an epoch reached the sink
                     rs.epochs.append((time.time(), spec.name, seq // spec.epoch))
         out.end()
-        return {"status": "stopped" if rs.stop.is_set() else "finished",
+        return {"status": "stopped" if rs.stop_at is not None else "finished",
                 "t_first": t_first, "t_last": time.time(),
                 "instance": spec.name, "unit": spec.unit.index, "index": spec.index,
                 "worker": worker.address, "thread": threading.current_thread().name,
@@ -120,21 +124,23 @@ def _inputs(spec: InstanceSpec, source: Any, rs: Any, inbox: Any
     if spec.upstream is not None:
         up = spec.upstream
         parts = up.parallelism if up.coverage == "all" else 1
-        yield from inbox.batches(up.parallelism, parts, spec.unit.ordered, rs.abort)
+        yield from inbox.batches(up.parallelism, parts, spec.unit.ordered, rs.abort,
+                                 spread=up.coverage == "spread")
         return
     step = spec.unit.parallelism if spec.unit.routing == "spread" else 1
     seq = spec.index if step > 1 else 0
     limit = spec.batches if source.num_batches is None else (
         source.num_batches if spec.batches is None else min(spec.batches, source.num_batches))
-    deadline = None if spec.duration is None else spec.t0 + spec.duration
+    name = spec.name
     while limit is None or seq < limit:
-        if rs.stop.is_set() or rs.abort.is_set() or (
-                deadline is not None and time.time() >= deadline):
-            if rs.abort.is_set():
-                raise Aborted()
+        rs.readers[name] = seq
+        if rs.abort.is_set():
+            raise Aborted()
+        if rs.stop_at is not None and seq >= rs.stop_at:
             return
         yield seq, source.batch(seq)
         seq += step
+    rs.readers[name] = seq
 
 
 class _Output:

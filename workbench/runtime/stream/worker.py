@@ -16,8 +16,11 @@ class RunState:
 
     def __init__(self, run_id: str, worker: str, t0: float, interval: float) -> None:
         self.run_id = run_id
-        self.stop = threading.Event()
         self.abort = threading.Event()
+        # stopping: readers report where they are, then all read up to one common
+        # sequence number (the furthest reader's), so the output is a whole prefix
+        self.stop_at: int | None = None
+        self.readers: dict[str, int] = {}        # reader instance -> next sequence number
         self.recorder = Recorder(worker, interval, t0=t0)
         self.instances: set[str] = set()
         self.epochs: list[tuple[float, str, int]] = []   # (time, instance, epoch completed)
@@ -74,11 +77,21 @@ def prepare(run_id: str, t0: float, interval: float, token: str, dask_worker: An
     return True
 
 
-def stop(run_id: str, dask_worker: Any) -> bool:
-    """Graceful: sources stop reading; everything in flight drains to the sink."""
+def reader_positions(run_id: str, dask_worker: Any) -> int | None:
+    """Stop, phase 1: the highest sequence number any of this worker's source readers
+    will read next (None: no reader here). Readers keep going meanwhile."""
+    rs = dataplane(dask_worker).runs.get(run_id)
+    if rs is None:
+        return None
+    with rs.lock:
+        return max(rs.readers.values(), default=None)
+
+
+def stop_readers_at(run_id: str, stop_at: int, dask_worker: Any) -> bool:
+    """Stop, phase 2: readers read every sequence number below ``stop_at``, then end."""
     rs = dataplane(dask_worker).runs.get(run_id)
     if rs is not None:
-        rs.stop.set()
+        rs.stop_at = stop_at
     return rs is not None
 
 
