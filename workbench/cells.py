@@ -307,7 +307,9 @@ def stream_cell(name: str, cell: str, namespace: dict, *, source: Any = None,
     run : bool
         ``False`` binds the validated Pipeline and runs nothing.
     widget : bool
-        Report in the notebook (for now: a text summary, and how to stop unbounded runs).
+        Report in the notebook: in a Jupyter kernel the live dashboard (see
+        :mod:`workbench.widgets`), and a text summary (or, for unbounded runs, how to stop
+        them).
     line : str, optional
         The magic line shown as line 1 of the cell (``%%stream NAME ...``).
     startup : float
@@ -339,7 +341,7 @@ def stream_cell(name: str, cell: str, namespace: dict, *, source: Any = None,
                         "array, a DataFrame column or a wb.sources... object), or start the "
                         "cell's pipeline with a source; --no-run only builds it.")
     r = prog.run(batches=batches, duration=duration, engine=engine, placement=placement,
-                 parallelism=parallelism, widget=False, name=name)
+                 parallelism=parallelism, widget=widget, name=name)
     namespace[name] = r
     _RUNS.append(r)
     if batches is None and duration is None and prog.source.num_batches is None:

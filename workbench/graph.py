@@ -341,7 +341,9 @@ class Pipeline:
 
         ``engine``: ``"dask"`` (the default: the cluster of :func:`workbench.cluster`) or
         ``"local"`` (this process; the reference semantics). ``$WORKBENCH_ENGINE`` changes
-        the default.
+        the default. ``widget=True`` in a Jupyter kernel shows the live dashboard
+        (``run.dashboard()``, see :mod:`workbench.widgets`) and returns at once; elsewhere
+        it does nothing.
         """
         from .runtime import start
 

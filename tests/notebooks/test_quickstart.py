@@ -33,6 +33,17 @@ def test_quickstart_runs_top_to_bottom(kernel, tmp_path):
     assert "throughput: local engine" in text and "dask engine" in text
     assert "inconsistent rates in split-join 1" in text
     assert "[dask] finished" in text
+    # the live dashboard's cell keeps the widget view and, filled in when the run ended,
+    # a static plotly figure of the whole run with data in every stage's trace
+    live = next(c for c in nb.cells if c.cell_type == "code" and "widget=True" in c.source)
+    kinds = [set(o.get("data", {})) for o in live.outputs]
+    assert any("application/vnd.jupyter.widget-view+json" in k for k in kinds), kinds
+    fig = next(o["data"]["application/vnd.plotly.v1+json"] for o in live.outputs
+               if "application/vnd.plotly.v1+json" in o.get("data", {}))
+    rates = [t for t in fig["data"] if t.get("yaxis", "y") == "y"]
+    assert [t["name"] for t in rates] == ["scale", "mean4", "running_sum"]
+    assert all(len(t["y"]) > 0 and max(t["y"]) > 0 for t in rates), rates
+    assert "run [dask] finished" in fig["layout"]["title"]["text"]
     # outputs are not committed: the file on disk has none
     import nbformat
 

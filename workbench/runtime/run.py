@@ -34,17 +34,36 @@ class Run:
         self._stop = threading.Event()
         self.sink: Any = None
         self.recorder: _metrics.Recorder | None = None
+        self._on_finish: list[Any] = []
+        self._ended = False
+        self._dashboard: Any = None
 
     # --- lifecycle ------------------------------------------------------------------------
     def event(self, kind: str, message: str, stage: str = "") -> None:
-        self._events.append((time.time() - self.started, kind, stage, message))
+        self._events.append((time.time(), kind, stage, message))
 
     def _finish(self, status: str, error: BaseException | None = None) -> None:
         self.error = error
         self.finished = time.time()
         self.status = status
         self.event(status, f"run {status}" + (f": {error}" if error else ""))
+        with _HOOKS:
+            self._ended, hooks = True, list(self._on_finish)
+        for fn in hooks:        # e.g. a dashboard drawing its final picture
+            try:
+                fn(self)
+            except Exception:  # noqa: BLE001, S110 - an observer never breaks the run
+                pass
         self._done.set()
+
+    def on_finish(self, fn: Any) -> None:
+        """Call ``fn(run)`` once when the run ends, before ``wait()`` returns (at once if
+        it has ended). Errors in ``fn`` are ignored."""
+        with _HOOKS:
+            if not self._ended:
+                self._on_finish.append(fn)
+                return
+        fn(self)
 
     def wait(self, timeout: float | None = None) -> Run:
         """Block until the run ends; re-raise its error. Returns the run."""
@@ -83,11 +102,23 @@ class Run:
         """The run's time series as a pandas DataFrame (see workbench.metrics)."""
         return _metrics.frame(self.recorder.rows if self.recorder else [])
 
+    def metric_rows(self, start: int = 0) -> list[tuple]:
+        """Metric rows from the ``start``-th on, as recorded (tuples in the columns of
+        ``metrics``, in arrival order): a cheap incremental read for live views, where
+        ``metrics`` rebuilds the whole sorted history."""
+        return self.recorder.rows[start:] if self.recorder is not None else []
+
+    def event_rows(self, start: int = 0) -> list[tuple]:
+        """Events from the ``start``-th on: ``(time, kind, stage, message)`` tuples, time in
+        seconds since the run started."""
+        t0 = self.started
+        return [(t - t0, *rest) for t, *rest in self._events[start:]]
+
     @property
     def events(self) -> Any:
         import pandas as pd
 
-        return pd.DataFrame(self._events, columns=["time", "kind", "stage", "message"])
+        return pd.DataFrame(self.event_rows(), columns=["time", "kind", "stage", "message"])
 
     @property
     def elapsed(self) -> float:
@@ -108,6 +139,16 @@ class Run:
         """Source records per second while batches flowed."""
         return self.source_records / max(self.stream_seconds, 1e-9)
 
+    def dashboard(self, window: float = 60.0, interval: float = 0.25) -> Any:
+        """The run's live dashboard (one per run): throughput and latency per stage,
+        placement, events. A cell that ends with it shows it; see :mod:`workbench.widgets`.
+        """
+        if self._dashboard is None:
+            from ..widgets import Dashboard
+
+            self._dashboard = Dashboard(self, window=window, interval=interval)
+        return self._dashboard
+
     def summary(self) -> str:
         out = getattr(self.sink, "records", 0)
         text = (f"{self.name or 'run'} [{self.engine}] {self.status}: {self.source_records:,} "
@@ -123,3 +164,6 @@ class Run:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.summary())
+
+
+_HOOKS = threading.Lock()

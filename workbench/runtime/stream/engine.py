@@ -37,7 +37,7 @@ class DaskRun(Run):
     def __init__(self, pipeline: Any, batches: int | None, duration: float | None, sink: Any,
                  placement: dict, parallelism: dict, *, session: Any = None,
                  name: str | None = None, credits: int = 8, interval: float = 0.25,
-                 poll: float = 0.5, epoch: int = 100) -> None:
+                 poll: float = 0.5, epoch: int = 100, compile: str | None = None) -> None:
         super().__init__(pipeline, name)
         if pipeline.source is None:
             raise GraphError("this pipeline has no source; start it with a source: "
@@ -62,6 +62,11 @@ class DaskRun(Run):
         self._results: list[dict] = []
         self._output: np.ndarray | None = None
         self.futures: list = []
+        self._stopping = False
+        self._stop_lock = threading.Lock()
+        from ...compile.drivers import compile_driver
+
+        self.compiler = compile_driver(compile)     # local (default) | docker
         self.artifacts = self._preflight()
 
     # --- compile once, on the client -----------------------------------------------------
@@ -74,12 +79,23 @@ class DaskRun(Run):
                 break
             prefix.append(node)
         src = self.pipeline.source
+        arts = {name: cs.art for name, cs in compiled.items() if cs.art is not None}
         if prefix and (src.num_batches is None or src.num_batches > 0):
-            chain = build_chain(tuple(prefix), Recorder("preflight"), compiled)
-            chain.push(src.batch(0), 0)     # numba compiles with the real types, or explains
-        self.event("compiled", f"{len(compiled)} segment(s) compiled on the client; workers "
-                   "load the artifacts")
-        return {name: cs.art for name, cs in compiled.items() if cs.art is not None}
+            if self.compiler.local:
+                chain = build_chain(tuple(prefix), Recorder("preflight"), compiled)
+                chain.push(src.batch(0), 0)  # numba compiles with the real types, or explains
+            else:                            # the same dry run where the driver compiles
+                from ..preflight import dry_run
+
+                self.compiler.call(dry_run, tuple(prefix), arts, src.batch(0),
+                                   names=[n for a in arts.values() for n in a.names])
+        self.event("compiled", f"{len(compiled)} segment(s) compiled "
+                   f"{'on the client' if self.compiler.local else 'by ' + self.compiler.name}"
+                   "; workers load the artifacts")
+        ship = getattr(self.session.cluster, "ship_artifacts", None)
+        if ship is not None and arts:        # workers that do not share this store's disk
+            ship(default_store(), [n for a in arts.values() for n in a.names])
+        return arts
 
     # --- start ---------------------------------------------------------------------------
     def start(self) -> DaskRun:
@@ -113,6 +129,11 @@ class DaskRun(Run):
         self.event("started", f"dask engine: {len(self.futures)} instance(s) on "
                    f"{len(self.workers)} worker(s)\n{self.plan.describe()}")
         self.session.runs[self.run_id] = self
+        if self.duration is not None:    # the client decides when time is up, for all readers
+            timer = threading.Timer(max(0.0, t0 + self.duration - time.time()),
+                                    self._stop_readers)
+            timer.daemon = True
+            timer.start()
         threading.Thread(target=self._watch, name=f"wb-watch-{self.run_id}",
                          daemon=True).start()
         threading.Thread(target=self._poll, name=f"wb-poll-{self.run_id}",
@@ -183,7 +204,6 @@ class DaskRun(Run):
             self._absorb(got)
         except Exception:  # noqa: BLE001 - workers may be gone
             pass
-        self._rows.sort(key=lambda r: r[0])
 
     def _complete(self) -> None:
         self._teardown()
@@ -191,7 +211,7 @@ class DaskRun(Run):
         for r in self._results:
             for msg in r.get("leftovers", []):
                 self.event("leftover", msg)
-        stopped = self._stop.is_set() or any(r["status"] == "stopped" for r in self._results)
+        stopped = self._stop.is_set()        # (a duration that ran out is a normal finish)
         self.session.client.cancel(self.futures)
         self._finish("stopped" if stopped else "finished")
 
@@ -221,12 +241,30 @@ class DaskRun(Run):
     def stop(self, timeout: float | None = 60) -> DaskRun:
         """Stop reading the source; batches in flight drain to the sink."""
         self._stop.set()
-        if not self._done.is_set():
-            readers = sorted(set(self.plan.units[0].workers))
-            self.session.client.run(W.stop, self.run_id, workers=readers)
+        self._stop_readers()
         if not self._done.wait(timeout):
             self._fail(RunError(f"run did not drain within {timeout} s of stop(); aborted."))
         return self
+
+    def _stop_readers(self) -> None:
+        """Readers say where they are; then all read up to the furthest one's position and
+        end, so every batch below it is read. (A reader that raced ahead meanwhile stops at
+        its next batch; the gaps it leaves above are closed when it ends, see
+        ``Inbox.batches``.) Readers are never paused: one blocked on credits must not hold
+        the stop up."""
+        with self._stop_lock:
+            if self._stopping or self._done.is_set():
+                return
+            self._stopping = True
+        client = self.session.client
+        readers = sorted(set(self.plan.units[0].workers))
+        try:
+            where = client.run(W.reader_positions, self.run_id, workers=readers)
+            stop_at = max((v for v in where.values() if v is not None), default=0)
+            client.run(W.stop_readers_at, self.run_id, stop_at, workers=readers)
+            self.event("stopping", f"readers stop at batch {stop_at}")
+        except Exception as exc:  # noqa: BLE001 - a worker gone: the poller fails the run
+            self.event("stopping", f"could not reach the readers: {exc}")
 
     # --- results -------------------------------------------------------------------------
     @property
@@ -246,6 +284,9 @@ class DaskRun(Run):
     @property
     def metrics(self) -> Any:
         return _metrics.frame(sorted(self._rows, key=lambda r: r[0]))
+
+    def metric_rows(self, start: int = 0) -> list[tuple]:
+        return self._rows[start:]        # in arrival order (workers' rows, as polled)
 
     @property
     def output(self) -> np.ndarray:

@@ -1,0 +1,219 @@
+"""HTML and text of the dashboard's summary line, placement graph and event log (pure).
+
+Plain strings from the values of :mod:`workbench.dashboard_model`; :mod:`workbench.widgets`
+puts them into ``ipywidgets.HTML``, and the text forms go into the static output a
+notebook keeps after a headless run. Styles are inline and use JupyterLab's theme
+variables (with fallbacks), so the view reads in light and dark themes.
+
+Examples
+--------
+>>> fmt_count(1234), fmt_count(12_345_678), fmt_rate(45_600_000.0)
+('1,234', '12.3 M', '45.6 M/s')
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from .dashboard_model import Layout, Summary, UnitView
+from .fusion import Branching, Node, Segment
+
+FG2 = "var(--jp-ui-font-color2, #616161)"
+BORDER = "var(--jp-border-color1, #bdbdbd)"
+BG = "var(--jp-layout-color2, #eeeeee)"
+FONT = "font-family: var(--jp-ui-font-family, sans-serif); font-size: 12px;"
+STATUS_COLOR = {"running": "#2e7d32", "starting": "#f9a825", "finished": "#1565c0",
+                "stopped": "#6d4c41", "failed": "#c62828"}
+KIND_COLOR = {"failed": "#c62828", "leftover": "#ef6c00", "started": "#2e7d32",
+              "finished": "#1565c0", "stopped": "#6d4c41"}
+
+
+def fmt_count(n: float) -> str:
+    n = float(n)
+    for unit, size in (("G", 1e9), ("M", 1e6)):
+        if abs(n) >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n:,.0f}"
+
+
+def fmt_rate(r: float) -> str:
+    r = float(r)
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(r) >= size:
+            return f"{r / size:,.1f} {unit}/s"
+    return f"{r:,.0f} /s"
+
+
+def short(addr: str) -> str:
+    """``tcp://127.0.0.1:42875`` -> ``:42875`` (loopback), else host:port."""
+    rest = addr.split("://", 1)[-1]
+    return rest[rest.index(":"):] if rest.startswith(("127.0.0.1:", "localhost:")) else rest
+
+
+# --- summary line ----------------------------------------------------------------------------
+
+def summary_parts(name: str, engine: str, s: Summary) -> list[str]:
+    parts = [f"{name} [{engine}] {s.status}", f"{fmt_count(s.records)} records"]
+    if s.status == "running":
+        parts.append(f"now {fmt_rate(s.now_per_s)}")
+    parts.append(f"avg {fmt_rate(s.avg_per_s)}")
+    if s.streaming_per_s:
+        parts.append(f"streaming {fmt_rate(s.streaming_per_s)}")
+    parts += [f"{fmt_count(s.out)} out", f"{s.elapsed:,.1f} s"]
+    return parts
+
+
+def summary_text(name: str, engine: str, s: Summary, link: str | None = None) -> str:
+    """>>> from workbench.dashboard_model import Summary
+    >>> summary_text("run", "dask", Summary("running", 2_000_000, 1e6, 5e5, 500_000, 4.0))
+    'run [dask] running · 2.0 M records · now 1.0 M/s · avg 500.0 k/s · 500,000 out · 4.0 s'
+    """
+    return " · ".join(summary_parts(name, engine, s) + ([f"Dask dashboard {link}"]
+                                                          if link else []))
+
+
+def summary_html(name: str, engine: str, s: Summary, link: str | None = None) -> str:
+    color = STATUS_COLOR.get(s.status, FG2)
+    head, *rest = summary_parts(name, engine, s)
+    dot = "●" if s.status == "running" else "■"
+    bits = [f'<b><span style="color:{color}">{dot}</span> {escape(head)}</b>']
+    bits += [escape(p) for p in rest]
+    if link:
+        bits.append(f'<a href="{escape(link)}" target="_blank" '
+                    f'style="color:#1565c0;text-decoration:underline">Dask dashboard</a>')
+    return (f'<div class="wb-summary" style="{FONT} font-size:13px; padding:2px 0">'
+            + " &middot; ".join(bits) + "</div>")
+
+
+# --- placement graph -------------------------------------------------------------------------
+
+def _pill(text: str, title: str = "") -> str:
+    return (f'<span title="{escape(title or text)}" style="display:inline-block; padding:1px '
+            f'6px; margin:1px; border:1px solid {BORDER}; border-radius:9px; background:'
+            f'var(--jp-layout-color0, #fff); white-space:nowrap">{escape(text)}</span>')
+
+
+def _nodes(nodes: tuple[Node, ...]) -> str:
+    out = []
+    for n in nodes:
+        if isinstance(n, Segment):
+            fused = " (fused)" if len(n.stages) > 1 else ""
+            out.append(_pill(n.name, f"segment {n.name}{fused}: one compiled function"))
+        elif isinstance(n, Branching):
+            rows = "".join(f'<div style="white-space:nowrap">{_nodes(b) or "&empty;"}</div>'
+                           for b in n.branches)
+            out.append(f'<span style="display:inline-flex; flex-direction:column; '
+                       f'border-left:2px solid {BORDER}; border-right:2px solid {BORDER}; '
+                       f'padding:0 3px; margin:0 2px; vertical-align:middle" title="split-join:'
+                       f' {escape(n.split)} split, roundrobin join">{rows}</span>')
+        out.append(" ")
+    return "".join(out).strip()
+
+
+def bar(depth: int, capacity: int | None, cells: int = 8) -> str:
+    """Queue depth against its capacity (the channel credits) in ``cells`` squares.
+
+    >>> bar(3, 8), bar(12, 16), bar(0, None)
+    ('▮▮▮▯▯▯▯▯', '▮▮▮▮▮▮▯▯', '▯▯▯▯▯▯▯▯')
+    """
+    cap = capacity or max(depth, 1)
+    full = min(cells, round(cells * depth / cap))
+    return "▮" * full + "▯" * (cells - full)
+
+
+def _box(title: str, body: str, sub: str = "", unit: int | None = None) -> str:
+    attr = "" if unit is None else f' data-unit="{unit}"'
+    return (f'<div{attr} style="border:1px solid {BORDER}; border-radius:6px; padding:3px '
+            f'5px; background:{BG}; min-width:60px; flex:none">'
+            f'<div style="font-weight:600">{title}</div>{body}'
+            + (f'<div style="color:{FG2}; font-size:11px">{sub}</div>' if sub else "")
+            + "</div>")
+
+
+def _unit(u: UnitView, lay: Layout, q: dict[str, dict[str, int]], cap: int | None) -> str:
+    inbox = q.get(u.inbox, {})
+    inst = []
+    for i, w in enumerate(u.workers):
+        kind = lay.resources.get(w, "")
+        depth = ""
+        if u.has_inbox:
+            n = inbox.get(w, 0)
+            depth = (f' <span title="batches waiting in the inbox" style="font-family:'
+                     f'monospace">in {bar(n, cap)} {n}</span>')
+        inst.append(f'<div style="white-space:nowrap; font-size:11px">#{i} '
+                    f'{escape(short(w))}{" " + escape(kind) if kind else ""}{depth}</div>')
+    title = (f"unit {u.index} &middot; {escape(u.routing)} &times;{u.parallelism}"
+             if lay.engine != "local" else "this process")
+    body = (f'<div style="margin:2px 0">{_nodes(u.nodes) or "<i>reads the source</i>"}</div>'
+            f'<div style="color:{FG2}">{"".join(inst)}</div>')
+    return _box(title, body, "<br>".join(escape(r) for r in u.reasons), u.index)
+
+
+def _arrow(label: str = "", title: str = "") -> str:
+    return (f'<div title="{escape(title)}" style="align-self:center; text-align:center; '
+            f'color:{FG2}; padding:0 4px; white-space:nowrap">'
+            f'<div style="font-family:monospace; font-size:11px">{label}</div>'
+            f'<div style="font-size:18px">&#10230;</div></div>')
+
+
+def placement_html(lay: Layout, q: dict[str, dict[str, int]], sink: str = "sink",
+                   out: int = 0) -> str:
+    """The program left to right: source, units (workers, routing, fused segments, inbox
+    depth per instance), channels (batches in flight), sink."""
+    items = [_box("source", f'<div style="color:{FG2}; max-width:120px; overflow-wrap:'
+                            f'anywhere; font-size:11px">{escape(lay.source)}</div>')]
+    for i, u in enumerate(lay.units):
+        if i == 0:
+            items.append(_arrow("", "read by the first unit's instances"))
+        senders = lay.units[i - 1].parallelism if i else 1      # credits per sender
+        items.append(_unit(u, lay, q, lay.credits * senders if lay.credits else None))
+        edge = lay.edge(i)
+        if edge:
+            flight = max(q.get(edge, {}).values(), default=0)
+            items.append(_arrow(f"{bar(flight, lay.credits)} {flight}",
+                                f"{edge}: peak batches in flight in the last second "
+                                f"(credits: {lay.credits})"))
+    items.append(_arrow())
+    items.append(_box("sink", f'<div style="color:{FG2}">{escape(sink)}<br>'
+                      f"{fmt_count(out)} records</div>"))
+    return (f'<div class="wb-placement" style="{FONT} display:flex; flex-wrap:nowrap; '
+            f'overflow-x:auto; align-items:stretch; gap:2px; padding:4px 0">'
+            + "".join(items) + "</div>")
+
+
+def placement_text(lay: Layout) -> str:
+    lines = []
+    for u in lay.units:
+        segs = ", ".join(u.segments) or "(reads the source)"
+        lines.append(f"unit {u.index} [{u.routing} x{u.parallelism}] {segs} on "
+                     + ", ".join(f"{w} ({lay.resources.get(w, '?')})" for w in u.workers))
+    return "\n".join(lines)
+
+
+# --- event log -------------------------------------------------------------------------------
+
+def events_html(rows: list[dict[str, Any]], error: str | None = None) -> str:
+    """Newest first; a failed run's whole error message on top."""
+    head = ""
+    if error:
+        head = (f'<pre style="color:#c62828; white-space:pre-wrap; margin:2px 0; '
+                f'font-size:12px">{escape(error)}</pre>')
+    cells = []
+    for r in rows:
+        color = KIND_COLOR.get(r["kind"], FG2)
+        cells.append(
+            f'<tr title="{escape(r["text"])}"><td style="text-align:right; color:{FG2}; '
+            f'padding-right:6px">{r["time"]:,.2f} s</td>'
+            f'<td style="color:{color}; font-weight:600; padding-right:6px">'
+            f'{escape(r["kind"])}</td><td style="padding-right:6px">{escape(r["stage"])}</td>'
+            f'<td>{escape(r["line"])}</td></tr>')
+    table = ('<table style="border-collapse:collapse">' + "".join(cells) + "</table>"
+             if cells else f'<span style="color:{FG2}">no events yet</span>')
+    return (f'<div class="wb-events" style="{FONT} max-height:130px; overflow:auto">'
+            f'{head}{table}</div>')
+
+
+def events_text(rows: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{r['time']:8.2f} s  {r['kind']:<9} {r['stage'] + ' ' if r['stage'] else ''}"
+                     f"{r['line']}" for r in rows[::-1])

@@ -1,0 +1,377 @@
+"""The live dashboard of a run: ipywidgets and a plotly ``FigureWidget``.
+
+This is the only module that imports ipywidgets and plotly (``run.dashboard()`` imports it
+lazily). A :class:`Dashboard` shows
+
+- a summary line: status, records read, records/s now and on average, records out,
+  elapsed time and the Dask dashboard link;
+- a chart (plotly ``FigureWidget``): records/s and mean batch latency per stage over a
+  rolling window, one trace per stage with parallel instances summed, or one per
+  instance (the toggle above the chart); the legend hides and shows stages;
+- the placement graph, left to right: source, units (instances and their workers,
+  routing, fused segments, inbox depth), channels (batches in flight), sink;
+- the event log (started, compiled, epochs, leftovers, failures with their message);
+- a button that stops the run.
+
+It updates from a thread of its own every ``interval`` seconds (0.25 by default: the
+time axis and the summary move on every tick, the traces whenever the engine's metrics
+poll brings new rows, twice a second), so the kernel stays free to run other cells. It
+reads what the run records anyway (``run.plan``; the metric rows and events recorded since
+its last update, ``run.metric_rows(n)`` and ``run.event_rows(n)``, so an update costs the
+same an hour into a run as in its first second): nothing is added to the engine's hot
+path. When the run ends (``run.on_finish``, before ``run.wait()`` returns) it draws the
+final data from ``run.metrics`` once and stops; it then also fills in a static plotly
+figure of the whole run below the widget, which a notebook saved by a headless run
+(nbclient, CI) keeps: a ``FigureWidget`` saves only its initial data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from typing import Any
+
+from . import dashboard_html as H
+from . import dashboard_model as M
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (a frontend can show widgets)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def show(run: Any, **options: Any) -> Dashboard | None:
+    """Display ``run``'s dashboard when running in a Jupyter kernel; else do nothing.
+
+    A dashboard that cannot be built (a broken widget install) is a warning: the run
+    goes on without it.
+    """
+    if not in_kernel():
+        return None
+    from IPython.display import display
+
+    try:
+        board = run.dashboard(**options)
+    except Exception as exc:  # noqa: BLE001 - the run matters more than its view
+        import warnings
+
+        warnings.warn(f"the live dashboard could not be shown: {type(exc).__name__}: {exc}\n"
+                      "Fix: pip install -U ipywidgets plotly anywidget (the run goes on; "
+                      "run.metrics has its data).", stacklevel=3)
+        return None
+    display(board)
+    return board
+
+
+class Dashboard:
+    """Live view of one run (see the module docstring). ``run.dashboard()`` makes one.
+
+    Parameters
+    ----------
+    run : Run
+        A running or finished run of either engine.
+    window : float
+        Seconds of history the live chart shows.
+    interval : float
+        Seconds between updates (at most 0.5: the dashboard updates at least twice a
+        second).
+    """
+
+    def __init__(self, run: Any, window: float = 60.0, interval: float = 0.25) -> None:
+        import ipywidgets as W
+        import plotly.graph_objects as go
+
+        self.run, self.window = run, float(window)
+        self.interval = min(max(float(interval), 0.05), 0.5)
+        self.layout = M.layout_of(run)
+        self.name = run.name or "run"
+        self.updates = 0                 # ticks that changed the view
+        self.error: BaseException | None = None
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._dirty = True
+        self._per_instance = False
+        self.tracker = M.Tracker(self.layout, self.window + 5.0)
+        self.log = M.EventLog()
+        self._handles: list[Any] = []
+        self._final: dict | None = None
+        self.summary = W.HTML()
+        self.mode = W.ToggleButtons(options=[("instances summed", False),
+                                             ("per instance", True)], value=False,
+                                    style={"button_width": "150px"},
+                                    tooltips=["one trace per stage",
+                                              "one trace per stage instance"])
+        self.stop_button = W.Button(description="Stop run", icon="stop",
+                                    tooltip="run.stop(): stop reading the source; batches "
+                                            "in flight drain to the sink")
+        self.figure = go.FigureWidget(self._empty(go))
+        self.figure._config = {"displaylogo": False, "responsive": True}
+        self.placement = W.HTML()
+        self.events = W.HTML()
+        self.box = W.VBox([self.summary, W.HBox([self.mode, self.stop_button]), self.figure,
+                           self.placement, self.events],
+                          layout=W.Layout(width="100%"))
+        self.box.add_class("wb-dashboard")
+        self.mode.observe(self._on_mode, names="value")
+        self.stop_button.on_click(self._on_stop)
+        self._traces(False)
+        self.refresh()
+        if run.done:
+            self._finalize()
+        else:
+            self._thread = threading.Thread(target=self._loop, daemon=True,
+                                            name=f"wb-dashboard-{self.name}")
+            self._thread.start()
+            run.on_finish(lambda _run: self._finalize())
+
+    # --- figure ----------------------------------------------------------------------------
+    def _empty(self, go: Any, height: int = 420) -> Any:
+        from plotly.subplots import make_subplots
+
+        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.07,
+                            row_heights=[0.6, 0.4])
+        fig.update_layout(template="plotly_white", height=height, uirevision="wb",
+                          margin=dict(l=60, r=10, t=30, b=40),
+                          legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
+                          hovermode="x unified")
+        fig.update_yaxes(title_text="records/s", rangemode="tozero", row=1, col=1)
+        fig.update_yaxes(title_text="batch latency (ms)", rangemode="tozero", row=2, col=1)
+        fig.update_xaxes(title_text="seconds since start", row=2, col=1)
+        return fig
+
+    def _series_keys(self, per_instance: bool) -> list[tuple[str, str]]:
+        keys = []
+        for u in self.layout.units:
+            ws = sorted(set(u.workers)) if per_instance else ["all"]
+            keys += [(s, w) for s in u.segments for w in ws]
+        return keys
+
+    def _trace_pairs(self, per_instance: bool) -> list[tuple[Any, Any]]:
+        import plotly.graph_objects as go
+        from plotly.colors import qualitative
+
+        palette = qualitative.Plotly
+        colors = {s: palette[i % len(palette)] for i, s in enumerate(self.layout.stages)}
+        pairs, shown = [], set()
+        for k, (stage, worker) in enumerate(self._series_keys(per_instance)):
+            name = stage if worker == "all" else f"{stage} @ {H.short(worker)}"
+            dash = "solid" if worker == "all" else ["solid", "dot", "dash", "dashdot"][k % 4]
+            line = dict(color=colors[stage], dash=dash, width=2)
+            first = name not in shown
+            shown.add(name)
+            pairs.append((
+                go.Scatter(name=name, legendgroup=name, mode="lines", line=line, x=[], y=[],
+                           showlegend=first, hovertemplate="%{y:.3s} records/s"),
+                go.Scatter(name=name, legendgroup=name, mode="lines", line=line, x=[], y=[],
+                           showlegend=False, hovertemplate="%{y:.3f} ms")))
+        return pairs
+
+    def _traces(self, per_instance: bool) -> None:
+        """(Re)build the traces: rate traces first (row 1), then latency (row 2)."""
+        pairs = self._trace_pairs(per_instance)
+        fig = self.figure
+        with fig.batch_update():
+            fig.data = fig.data[:0]
+            if pairs:
+                n = len(pairs)
+                fig.add_traces([p[0] for p in pairs] + [p[1] for p in pairs],
+                               rows=[1] * n + [2] * n, cols=[1] * (2 * n))
+        self._keys = self._series_keys(per_instance)
+        self._per_instance = per_instance
+        self._dirty = True
+
+    @staticmethod
+    def _fill(fig: Any, series: dict, keys: list[tuple[str, str]], lists: bool = False) -> None:
+        """Series into the traces: numpy arrays for the widget (binary buffers), plain
+        lists for a static figure (readable by any plotly.js)."""
+        n = len(keys)
+        for i, key in enumerate(keys):
+            s = series.get(key)
+            cols = [[], [], []] if s is None else [s.t, s.records_per_s, s.latency_ms]
+            x, rate, lat = ([a if isinstance(a, list) else a.tolist() for a in cols]
+                            if lists else cols)
+            fig.data[i].x, fig.data[i].y = x, rate
+            fig.data[n + i].x, fig.data[n + i].y = x, lat
+
+    # --- updates ---------------------------------------------------------------------------
+    def _loop(self) -> None:
+        due = time.monotonic()
+        while True:             # a fixed rate: the refresh time does not add to the period
+            due = max(due + self.interval, time.monotonic() + 0.05)
+            if self._stop.wait(due - time.monotonic()) or self.run.done:
+                return
+            try:
+                self.refresh()
+            except Exception as exc:  # noqa: BLE001 - shown in the widget, the loop goes on
+                self.error = exc
+                self.events.value = H.events_html([], f"dashboard update failed: {exc!r}")
+
+    def _data(self, live: bool) -> tuple[M.Rows, int, int, bool]:
+        """Rows to draw, records read and out, and whether anything is new: while live,
+        only the rows and events recorded since the last update are read; at the end,
+        the whole (sorted) history once."""
+        run = self.run
+        if live:
+            new = self.tracker.feed(run.metric_rows(self.tracker.read))
+            new += self.log.feed(run.event_rows(self.log.read))
+            records = run.source_records if run.engine == "local" else self.tracker.records
+            return self.tracker.rows(), records, self.tracker.out, bool(new)
+        rows = M.Rows.of(run.metrics)
+        src, out = M.totals(rows, self.layout)
+        self.log = M.EventLog()
+        self.log.feed(run.event_rows())
+        return rows, run.source_records or src, out, True
+
+    def refresh(self, live: bool | None = None) -> None:
+        """Redraw from the run's data (the thread calls this every tick): the summary
+        always; the traces, the time axis, placement and events when rows came in (the
+        engine polls its workers twice a second), so a tick without news costs one small
+        message."""
+        run = self.run
+        live = (not run.done) if live is None else live
+        with self._lock:
+            rows, records, out, new = self._data(live)
+            streaming = run.steady_records_per_s if not live and run.source_records else None
+            summ = M.summarize(rows, self.layout, status=run.status, elapsed=run.elapsed,
+                               records=records, out=out, live=live, streaming_per_s=streaming)
+            self.summary.value = H.summary_html(self.name, run.engine, summ, self._link())
+            if new or self._dirty:
+                self._dirty = False
+                self._draw(rows, live, out)
+            self.updates += 1
+
+    def _draw(self, rows: M.Rows, live: bool, out: int) -> None:
+        end = math.ceil(float(rows.time.max()) / 0.5) * 0.5 if len(rows) else 0.0
+        until = M.horizon(rows, live)
+        t1 = max(min(end, until), 1.0)
+        t0 = max(0.0, t1 - self.window)
+        series = M.binned(rows, self.layout.stages, 0.5, per_instance=self._per_instance,
+                          since=t0 - 0.5, until=until)
+        fig = self.figure
+        with fig.batch_update():
+            self._fill(fig, series, self._keys)
+            fig.layout.xaxis.range = fig.layout.xaxis2.range = [t0, t1]
+        self.placement.value = H.placement_html(self.layout, M.queues(rows, self.layout),
+                                                self._sink(), out)
+        self.events.value = H.events_html(self.log.latest(), self._error())
+
+    def _link(self) -> str | None:
+        session = getattr(self.run, "session", None)
+        return getattr(session, "dashboard_link", None) if session is not None else None
+
+    def _sink(self) -> str:
+        kind = getattr(self.run, "sink_kind", None) or getattr(self.run, "sink", None)
+        return kind if isinstance(kind, str) else type(kind).__name__.lower()
+
+    def _error(self) -> str | None:
+        err = self.run.error
+        return None if err is None else f"{type(err).__name__}: {err}"
+
+    # --- controls --------------------------------------------------------------------------
+    def _on_mode(self, change: dict) -> None:
+        with self._lock:
+            self._traces(bool(change["new"]))
+            self.refresh()
+
+    def _on_stop(self, _button: Any) -> None:
+        self.stop_button.disabled = True
+        self.stop_button.description = "Stopping"
+        threading.Thread(target=self.run.stop, daemon=True, name="wb-dashboard-stop").start()
+
+    # --- the end: final picture and static output ------------------------------------------
+    def _finalize(self) -> None:
+        """Draw the final data once, stop updating, fill in the static output."""
+        self._stop.set()
+        with self._lock:
+            if self._final is not None:
+                return
+            try:
+                self.refresh(live=False)
+            except Exception as exc:  # noqa: BLE001 - keep what was drawn
+                self.error = exc
+            self.stop_button.disabled = True
+            self.stop_button.description = self.run.status.capitalize()
+            self._final = self.static()
+            for handle in self._handles:
+                handle.update(self._final, raw=True)
+
+    def static(self) -> dict:
+        """The whole run as a static plotly figure (a mimebundle with a text fallback)."""
+        import plotly.graph_objects as go
+        import plotly.io as pio
+
+        run = self.run
+        rows = M.Rows.of(run.metrics)
+        span = float(rows.time.max()) if len(rows) else 0.0
+        series = M.binned(rows, self.layout.stages, M.bin_for(span))
+        src, out = M.totals(rows, self.layout)
+        streaming = run.steady_records_per_s if run.source_records else None
+        summ = M.summarize(rows, self.layout, status=run.status, elapsed=run.elapsed,
+                           records=run.source_records or src, out=out, live=False,
+                           streaming_per_s=streaming)
+        fig = go.Figure(self._empty(go, height=380))
+        for tr in (p for pair in zip(*self._trace_pairs(False)) for p in pair):
+            fig.add_trace(tr)
+        n = len(self._series_keys(False))
+        for i in range(n, 2 * n):
+            fig.data[i].update(xaxis="x2", yaxis="y2")
+        self._fill(fig, series, self._series_keys(False), lists=True)
+        fig.update_layout(title=dict(text=H.summary_text(self.name, run.engine, summ),
+                                     font=dict(size=12), y=0.99), margin=dict(t=70))
+        data = json.loads(pio.to_json(fig, validate=False))
+        data["config"] = {"displaylogo": False, "responsive": True}
+        text = "\n".join([H.summary_text(self.name, run.engine, summ, self._link()),
+                          H.placement_text(self.layout),
+                          H.events_text(self.log.latest(50))])
+        return {PLOTLY_MIME: data, "text/plain": text}
+
+    # --- display ---------------------------------------------------------------------------
+    def _fit(self) -> None:
+        """Size the chart to its output area: the browser draws a new view before the area
+        has its width (at plotly's default 700 px); autosize again once it has."""
+        with self._lock:
+            self.figure.layout.autosize = False
+            self.figure.layout.autosize = True
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        for delay in (0.5, 2.0):
+            timer = threading.Timer(delay, self._fit)
+            timer.daemon = True
+            timer.start()
+        display({WIDGET_MIME: {"model_id": self.box.model_id, "version_major": 2,
+                               "version_minor": 0},
+                 "text/plain": f"dashboard of {self.name} (live view: needs a running kernel)"},
+                raw=True)
+        with self._lock:
+            if self._final is not None:
+                display(self._final, raw=True)
+            else:     # filled in with the static figure when the run ends
+                self._handles.append(display({"text/plain": ""}, raw=True, display_id=True))
+
+    def close(self) -> None:
+        """Stop updating and close the widgets (the run goes on)."""
+        self._stop.set()
+        for w in (*self.box.children, self.box):
+            w.close()
+
+    def __repr__(self) -> str:
+        state = "final" if self._final is not None else "live"
+        return f"<Dashboard of {self.name} [{state}], {self.updates} update(s)>"
+
+
+def wait_updates(board: Dashboard, n: int, timeout: float = 10.0) -> int:
+    """Block until ``board`` has updated ``n`` more times (for scripts and tests)."""
+    start, deadline = board.updates, time.monotonic() + timeout
+    while board.updates < start + n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return board.updates - start
