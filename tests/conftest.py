@@ -27,6 +27,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(getattr(pytest.mark, tier))
 
 
+_DOCKER: list[str | None] = []
+
+
+def docker_unavailable() -> str | None:
+    """Why no Docker engine can be used here (one line), or None (checked once)."""
+    if not _DOCKER:
+        try:
+            from workbench.containers.engine import unavailable
+
+            _DOCKER.append(unavailable())
+        except Exception as exc:  # noqa: BLE001 - any reason is a reason to skip
+            _DOCKER.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
+    return _DOCKER[0]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The docker tier skips with a one-line reason where no engine answers; with
+    ``WB_REQUIRE_DOCKER=1`` (set by CI) a missing engine fails it instead."""
+    if item.get_closest_marker("docker") is not None:
+        why = docker_unavailable()
+        if why and os.environ.get("WB_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"WB_REQUIRE_DOCKER=1 but {why}", pytrace=False)
+        if why:
+            pytest.skip(why)
+
+
 @pytest.fixture(scope="session")
 def artifact_root() -> Path:
     return Path(_STORE)

@@ -1,4 +1,4 @@
-"""The ``workbench`` command: ``kernel install``, ``demo``, ``bench ...``."""
+"""The ``workbench`` command: ``kernel install``, ``demo``, ``containers ...``, ``bench ...``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ def _kernel(args: argparse.Namespace) -> int:
     from . import kernelspec
 
     prefix = sys.prefix if args.sys_prefix else args.prefix
-    where = kernelspec.install(user=args.user, prefix=prefix)
-    print(f"installed kernelspec 'workbench' (Python 3 (workbench)) in {where}")
+    name, title = (("workbench-container", "Python 3 (workbench, container)")
+                   if args.container else (kernelspec.NAME, "Python 3 (workbench)"))
+    where = kernelspec.install(user=args.user, prefix=prefix, name=name)
+    print(f"installed kernelspec {name!r} ({title}) in {where}")
     return 0
 
 
@@ -38,12 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--user", action="store_true", help="into the user's Jupyter dir")
     where.add_argument("--sys-prefix", action="store_true", help="into this environment")
     where.add_argument("--prefix", help="into PREFIX/share/jupyter/kernels")
+    ki.add_argument("--container", action="store_true",
+                    help='"Python 3 (workbench, container)": ipykernel inside the image')
     ki.set_defaults(fn=_kernel)
 
     d = sub.add_parser("demo", help="run the quickstart notebook headless, print throughput")
     d.add_argument("--notebook", default=None, help="notebook to run (default: quickstart)")
     d.add_argument("--out", default=None, help="where to save the executed notebook")
     d.set_defaults(fn=_demo)
+
+    from .containers.cli import add_parser as add_containers
+
+    add_containers(sub)
 
     from .bench import BENCHMARKS
 

@@ -299,7 +299,7 @@ def test_wb_status_and_usage(ip, capsys):
     assert "listed [local] finished" in out
     ip.run_line_magic("wb", "")
     assert "%wb status" in capsys.readouterr().out
-    for cmd in ("cluster docker", "cluster nowhere", "reconfigure listed scale=2", "frobnicate"):
+    for cmd in ("cluster nowhere", "reconfigure listed scale=2", "frobnicate"):
         with pytest.raises(UsageError):
             ip.run_line_magic("wb", cmd)
 

@@ -1,6 +1,7 @@
 """Compile layer: operators to numba artifacts in a content-addressed store, fused segments.
 
-Drivers: this process (``local``); a pinned container comes with the containers issue.
+Drivers (:mod:`workbench.compile.drivers`): this process (``local``, the default) or a
+long-lived container of the pinned image (``docker``); both write the same artifacts.
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ def _quietly(fn: Any, *args: Any) -> None:
 
 
 def cluster(address: str | None = None, *, compute: int = 2, storage: int = 1,
-            threads: int = 2) -> Session:
+            threads: int = 2, **options: Any) -> Session:
     """The workbench's Dask cluster session (started lazily, once).
 
     Parameters
@@ -141,11 +141,16 @@ def cluster(address: str | None = None, *, compute: int = 2, storage: int = 1,
     address : str, optional
         ``None`` or ``"local"``: a local cluster on loopback (started once, then reused);
         ``"tcp://host:port"``: connect to an existing scheduler (it becomes the current
-        session; closing it makes the previous one current again).
+        session; closing it makes the previous one current again); ``"docker"``: scheduler
+        and workers in containers of the pinned image, on a private bridge network, TLS
+        (reused while open with the same sizes; ``close()`` removes the containers).
     compute, storage : int
         Worker processes with the ``compute`` / ``storage`` resource (local cluster).
     threads : int
-        Threads per worker (local cluster).
+        Threads per worker (local and docker clusters).
+    **options
+        ``address="docker"`` only (:class:`~workbench.runtime.docker_cluster.DockerCluster`):
+        ``image``, ``store="mount" | "ship"``, ``internal``.
     """
     global _SESSION
     with _LOCK:
@@ -155,9 +160,15 @@ def cluster(address: str | None = None, *, compute: int = 2, storage: int = 1,
             _SESSION = start_local(compute, storage, threads)
             return _SESSION
         if address == "docker":
-            raise WorkbenchError("wb.cluster('docker') comes with the containers work and is "
-                                 "not available yet.\nFix: use wb.cluster() (local) or "
-                                 "wb.cluster('tcp://scheduler:8786').")
+            from .docker_cluster import start_docker
+
+            if _SESSION is not None and not _SESSION.closed:
+                if _SESSION.kind == "docker" and _SESSION.cluster.same(compute, storage,
+                                                                        threads, **options):
+                    return _SESSION
+                _EARLIER.append(_SESSION)
+            _SESSION = start_docker(compute, storage, threads, **options)
+            return _SESSION
         if not address.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
             raise WorkbenchError(f"cluster address {address!r} is not a Dask scheduler "
                                  "address.\nFix: wb.cluster('tcp://host:8786'), "

@@ -1,0 +1,126 @@
+"""The "Python 3 (workbench, container)" kernel: ipykernel inside the workbench image.
+
+Jupyter runs ``python -m workbench.containers.kernel {connection_file}`` on the host. This
+launcher starts a container of the image (the same Python, numba and Dask as the docker
+cluster's workers) with
+
+- the kernel's five ports published on the host's loopback only, at the numbers Jupyter
+  chose (the kernel listens on the container's own interfaces);
+- the current directory (the notebook's) and the artifact store mounted at the same paths,
+  running as this user, so files and artifacts are shared with the host;
+- ipykernel with the workbench extension preloaded.
+
+It relays the container's output and exits with the kernel. Shutting the kernel down, a
+signal to the launcher, or the launcher dying (its attached stdin closes) stops the
+container, which the engine then removes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from typing import Any
+
+PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+INNER = "/tmp/wb-kernel/connection.json"
+
+
+def launch(connection_file: str) -> int:
+    """Start the kernel container for ``connection_file``; returns the kernel's exit code."""
+    from ..compile.store import default_root
+    from . import engine, image
+
+    info = json.loads(open(connection_file).read())
+    c = engine.client()
+    engine.reap_orphans()
+    tag = image.ensure(build_missing=False)     # Jupyter would time out during a build
+    session = uuid.uuid4().hex[:10]
+    cwd, root = os.getcwd(), str(default_root())
+    os.makedirs(root, exist_ok=True)
+    volumes = {root: {"bind": root, "mode": "rw"}}
+    if cwd != "/":
+        volumes[cwd] = {"bind": cwd, "mode": "rw"}
+    env = {"WORKBENCH_ARTIFACTS": root, "PYTHONPATH": cwd, **engine.forwarded_env()}
+    ctr = c.containers.create(
+        tag, ["python", "-m", "workbench.containers.kernel", "--inside", INNER],
+        name=f"wb-kernel-{session}", detach=False, stdin_open=True, init=True,
+        auto_remove=True, environment=env, volumes=volumes, working_dir=cwd,
+        user=engine.host_user(), labels=engine.labels(session, "kernel"),
+        ports={f"{info[p]}/tcp": ("127.0.0.1", info[p]) for p in PORTS})
+    engine.put_files(ctr, {INNER: json.dumps(dict(info, ip="0.0.0.0")).encode()}, 0o600)
+    # our end of its stdin: when this process dies, the container's stdin closes and the
+    # kernel inside stops (see _inside)
+    lifeline = ctr.attach_socket(params={"stdin": 1, "stream": 1})
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+    signal.signal(signal.SIGINT, lambda *_: _quietly(ctr.kill, "SIGINT"))
+    try:
+        ctr.start()
+        threading.Thread(target=_relay, args=(ctr,), daemon=True).start()
+        return int(ctr.wait().get("StatusCode", 1))
+    finally:
+        _quietly(ctr.stop, timeout=3)
+        _quietly(ctr.remove, force=True)
+        _quietly(lifeline.close)
+
+
+def _relay(ctr: Any) -> None:
+    try:
+        for chunk in ctr.logs(stream=True, follow=True):
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - the container went away
+        pass
+
+
+def _quietly(fn: Any, *args: Any, **kw: Any) -> None:
+    try:
+        fn(*args, **kw)
+    except Exception:  # noqa: BLE001 - already stopped or removed
+        pass
+
+
+def _inside(connection_file: str) -> int:
+    """In the container: run ipykernel; stop it when stdin closes (the launcher is gone)."""
+    proc = subprocess.Popen([sys.executable, "-m", "ipykernel_launcher", "-f",
+                             connection_file, "--ext=workbench"], stdin=subprocess.DEVNULL)
+
+    def lifeline() -> None:
+        try:
+            while os.read(0, 4096):
+                pass
+        except OSError:
+            pass
+        proc.terminate()
+
+    threading.Thread(target=lifeline, daemon=True).start()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda s, f: proc.send_signal(s))
+    os._exit(proc.wait())     # no interpreter shutdown under the reading thread
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 2 and argv[0] == "--inside":
+        return _inside(argv[1])
+    if len(argv) != 1:
+        print("usage: python -m workbench.containers.kernel CONNECTION_FILE", file=sys.stderr)
+        return 2
+    try:
+        return launch(argv[0])
+    except Exception as exc:  # noqa: BLE001 - Jupyter shows the launcher's stderr
+        print(f"workbench container kernel: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""``wb.cluster("docker", compute=2, storage=1)``: a Dask cluster of containers.
+
+The scheduler and every worker run in containers of the pinned workbench image
+(:mod:`workbench.containers.image`) on a user-defined bridge network of their own:
+
+- **private**: the network is ``internal`` (no route out) and nothing is published on the
+  host: this client reaches the scheduler at its bridge address (an engine on this Linux
+  machine). For an engine elsewhere (``DOCKER_HOST``, Docker Desktop) the scheduler port is
+  published on the host's loopback only, never on 0.0.0.0;
+- **TLS** with temporary certificates (``distributed.Security.temporary()``), copied into
+  the containers before they start: only this client can submit code;
+- **resources**: ``compute-i`` workers carry ``{"compute": 1}``, ``storage-i`` workers
+  ``{"storage": 1}``, like the local cluster, so placement hints mean the same;
+- **artifacts**: ``store="mount"`` bind-mounts this process's artifact store at the same
+  path (workers load what the client or the compile driver compiled); ``store="ship"``
+  mounts nothing and the engine installs each run's bundles on the workers, as on a lab
+  cluster without a shared disk. The current directory is mounted read-only at the same
+  path and put on ``PYTHONPATH``, so operators imported from modules beside the notebook
+  unpickle on the workers.
+
+``close()`` removes the containers and the network, also when starting failed half-way;
+containers of a process that died without closing are removed by the next start (or by
+``workbench containers clean``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+import warnings
+from typing import Any
+
+from ..containers import engine
+from ..errors import WorkbenchError
+
+SCHEDULER_PORT = 8786
+TLS_DIR = "/tmp/wb-tls"
+
+
+class DockerCluster:
+    """Scheduler and workers as containers; see the module docstring."""
+
+    def __init__(self, compute: int = 2, storage: int = 1, threads: int = 2,
+                 image: str | None = None, store: str = "mount",
+                 internal: bool | None = None) -> None:
+        if compute + storage < 1:
+            raise WorkbenchError("a cluster needs at least one worker: compute + storage >= 1.")
+        if store not in ("mount", "ship"):
+            raise WorkbenchError(f"store must be 'mount' or 'ship'; got {store!r}.")
+        self.compute, self.storage, self.threads = compute, storage, threads
+        self.image = image
+        self.store = store
+        self.publish = not (engine.local_engine() and sys.platform.startswith("linux"))
+        if store == "mount" and not engine.local_engine():
+            raise WorkbenchError("store='mount' needs an engine on this machine (DOCKER_HOST "
+                                 "points elsewhere).\nFix: wb.cluster('docker', store='ship')")
+        self.internal = (not self.publish) if internal is None else internal
+        self.session_id = uuid.uuid4().hex[:10]
+        self.name = f"wb-{self.session_id}"
+        self.containers: list[Any] = []
+        self.network: Any = None
+        self.security: Any = None
+        self.scheduler_address = ""
+        self.started_s = 0.0
+        self.client: Any = None
+        self._closed = False
+
+    def same(self, compute: int, storage: int, threads: int, **options: Any) -> bool:
+        """Whether this cluster is what ``wb.cluster("docker", ...)`` asks for."""
+        return (not self._closed and (compute, storage, threads) == (
+            self.compute, self.storage, self.threads)
+            and options.get("store", "mount") == self.store
+            and options.get("image") in (None, self.image))
+
+    # --- start ---------------------------------------------------------------------------
+    def start(self) -> Any:
+        """Start everything; returns a connected :class:`~workbench.runtime.cluster.Session`
+        (closing it closes this cluster)."""
+        from distributed import Client
+        from distributed.security import Security
+
+        from ..containers import image
+        from .cluster import Session
+
+        t0 = time.perf_counter()
+        c = engine.client()
+        engine.reap_orphans()
+        tag = self.image or image.ensure()
+        atexit.register(self.close)
+        try:
+            self.security = Security.temporary()
+            self.network = c.networks.create(
+                self.name, driver="bridge", internal=self.internal, check_duplicate=True,
+                labels=engine.labels(self.session_id, "network"))
+            sched = self._container(c, tag, "scheduler", [
+                "dask", "scheduler", "--protocol", "tls", "--port", str(SCHEDULER_PORT),
+                "--no-dashboard", *self._tls_args()])
+            host, port = self._address(sched)
+            for kind, n in (("compute", self.compute), ("storage", self.storage)):
+                for i in range(n):
+                    self._container(c, tag, f"{kind}-{i}", [
+                        "dask", "worker", f"tls://{self.name}-scheduler:{SCHEDULER_PORT}",
+                        "--name", f"{kind}-{i}", "--nthreads", str(self.threads),
+                        "--resources", f"{kind}=1", "--protocol", "tls", "--no-dashboard",
+                        "--local-directory", "/tmp/dask", *self._tls_args()])
+            self.scheduler_address = f"tls://{host}:{port}"
+            client = self.client = self._connect(Client)
+            client.wait_for_workers(self.compute + self.storage, timeout=180)
+        except BaseException as exc:
+            logs = self._logs()
+            self.close()
+            if isinstance(exc, WorkbenchError):
+                raise
+            raise WorkbenchError(
+                f"the docker cluster did not start: {type(exc).__name__}: {exc}\n{logs}\n"
+                "Everything it had started was removed.\nFix: `workbench containers "
+                "status` checks the engine and the image; `workbench containers build` "
+                "rebuilds the image.") from exc
+        from .stream.worker import warm
+
+        threading.Thread(target=_quietly, args=(client.run, warm), daemon=True).start()
+        self.started_s = time.perf_counter() - t0
+        return Session(client, self, "docker")
+
+    def _tls_args(self) -> list[str]:
+        return ["--tls-ca-file", f"{TLS_DIR}/ca.pem", "--tls-cert", f"{TLS_DIR}/cert.pem",
+                "--tls-key", f"{TLS_DIR}/key.pem"]
+
+    def _container(self, c: Any, tag: str, role: str, command: list[str]) -> Any:
+        from ..compile.store import default_root
+
+        env = {"DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "inf",
+               "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
+               "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "60s",
+               "DASK_LOGGING__DISTRIBUTED": "warning", **engine.forwarded_env()}
+        kw: dict[str, Any] = {"volumes": {}}
+        root = str(default_root())
+        env["WORKBENCH_ARTIFACTS"] = root
+        if self.store == "mount":
+            os.makedirs(root, exist_ok=True)
+            kw["volumes"][root] = {"bind": root, "mode": "rw"}
+            kw["user"] = engine.host_user()
+            cwd = os.getcwd()
+            if cwd not in ("/", root):  # (the store, nested or not, stays writable)
+                kw["volumes"][cwd] = {"bind": cwd, "mode": "ro"}
+            env["PYTHONPATH"] = cwd
+        if role == "scheduler" and self.publish:
+            kw["ports"] = {f"{SCHEDULER_PORT}/tcp": ("127.0.0.1", None)}
+        ctr = c.containers.create(
+            tag, command, name=f"{self.name}-{role}", hostname=f"{self.name}-{role}",
+            detach=True, init=True, environment=env, network=self.network.name,
+            labels=engine.labels(self.session_id, role), **kw)
+        self.containers.append(ctr)
+        sec = self.security
+        engine.put_files(ctr, {f"{TLS_DIR}/ca.pem": sec.tls_ca_file.encode(),
+                               f"{TLS_DIR}/cert.pem": sec.tls_scheduler_cert.encode(),
+                               f"{TLS_DIR}/key.pem": sec.tls_scheduler_key.encode()},
+                         mode=0o600)
+        ctr.start()
+        return ctr
+
+    def _address(self, ctr: Any) -> tuple[str, int]:
+        """Where this client reaches the scheduler: its bridge address, or the loopback
+        port the engine published."""
+        ctr.reload()
+        if self.publish:
+            bound = ctr.attrs["NetworkSettings"]["Ports"][f"{SCHEDULER_PORT}/tcp"][0]
+            return "127.0.0.1", int(bound["HostPort"])
+        return ctr.attrs["NetworkSettings"]["Networks"][self.name]["IPAddress"], SCHEDULER_PORT
+
+    def _connect(self, client_cls: Any) -> Any:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with warnings.catch_warnings(record=True) as seen:
+                    warnings.simplefilter("always")
+                    client = client_cls(self.scheduler_address, security=self.security,
+                                        timeout=10)
+                for w in seen:      # the image's Python may differ in its patch version only
+                    if not _patch_only(str(w.message)):
+                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                return client
+            except OSError:
+                if time.monotonic() > deadline or self._exited():
+                    raise
+                time.sleep(0.3)
+
+    def _exited(self) -> bool:
+        for ctr in self.containers:
+            ctr.reload()
+            if ctr.status == "exited":
+                return True
+        return False
+
+    def _logs(self) -> str:
+        out = []
+        for ctr in self.containers:
+            try:
+                ctr.reload()
+                if ctr.status != "running":
+                    tail = ctr.logs(tail=12).decode(errors="replace").strip()
+                    out.append(f"--- {ctr.name} ({ctr.status}):\n{tail}")
+            except Exception:  # noqa: BLE001 - gone already
+                pass
+        return "\n".join(out)
+
+    # --- artifacts for workers without the store's disk ----------------------------------
+    def ship_artifacts(self, store: Any, names: list[str]) -> None:
+        """Install the bundle of ``names`` into every worker's copy of the store (only
+        with ``store="ship"``; mounted workers read the store itself)."""
+        if self.store != "ship" or not names:
+            return
+        self.client.run(_install_bundle, str(store.root), store.bundle(list(names)))
+
+    # --- close ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Remove every container and the network of this cluster (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        try:
+            engine.cleanup(session=self.session_id)
+        except Exception:  # noqa: BLE001 - the engine went away: nothing left to remove
+            logging.getLogger("workbench").warning("docker cluster %s: clean-up failed",
+                                                   self.name)
+
+    def __repr__(self) -> str:
+        return (f"<DockerCluster {self.name}: {self.compute} compute + {self.storage} storage "
+                f"workers, store={self.store}, scheduler {self.scheduler_address}>")
+
+
+def write_certs(directory: str) -> dict[str, str]:
+    """Temporary TLS certificates for a cluster you start yourself (containers/compose.yaml):
+    ``ca.pem``, ``cert.pem``, ``key.pem`` and ``dask.yaml``, the client's configuration
+    (``DASK_CONFIG=DIR``). Returns the paths."""
+    from distributed.security import Security
+
+    sec = Security.temporary()
+    os.makedirs(directory, exist_ok=True)
+    d = os.path.abspath(directory)
+    paths = {k: os.path.join(d, f"{k}.pem") for k in ("ca", "cert", "key")}
+    for k, text in (("ca", sec.tls_ca_file), ("cert", sec.tls_client_cert),
+                    ("key", sec.tls_client_key)):
+        fd = os.open(paths[k], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    pair = f"{{cert: {paths['cert']}, key: {paths['key']}}}"
+    paths["config"] = os.path.join(d, "dask.yaml")
+    with open(paths["config"], "w") as f:
+        f.write(f"distributed:\n  comm:\n    require-encryption: true\n    tls:\n"
+                f"      ca-file: {paths['ca']}\n      client: {pair}\n"
+                f"      scheduler: {pair}\n      worker: {pair}\n")
+    return paths
+
+
+def _patch_only(message: str) -> bool:
+    """A version-mismatch table whose only row is Python with the same major.minor (the
+    numba cache and pickles are keyed by those: 3.11.2 in the image, 3.11.7 here is fine)."""
+    rows = [r for r in message.splitlines() if r.startswith("| ") and "Package" not in r]
+    if len(rows) != 1 or not rows[0].startswith("| python "):
+        return False
+    versions = {".".join(v.strip().split(".")[:2]) for v in rows[0].strip("| ").split("|")[1:]
+                if v.strip() not in ("", "None")}
+    return len(versions) == 1
+
+
+def _install_bundle(root: str, files: dict, dask_worker: Any = None) -> int:
+    from ..compile import ArtifactStore
+
+    ArtifactStore(root).install(files)
+    return len(files)
+
+
+def _quietly(fn: Any, *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001 - warming up is an optimisation only
+        pass
+
+
+def start_docker(compute: int = 2, storage: int = 1, threads: int = 2, **options: Any) -> Any:
+    """A docker cluster session (see :class:`DockerCluster`)."""
+    return DockerCluster(compute, storage, threads, **options).start()
