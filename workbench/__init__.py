@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from . import sinks, sources
 from .errors import CompileError, GraphError, OperatorError, RateError, RunError, WorkbenchError
+from .functions import Function, FunctionError, StoreKeyError, StoreRef, function, store
 from .graph import Operator, Pipeline, SplitJoin, operator, splitjoin
 from .placement import PlacementError
 
 __version__ = "0.1.0"
 
-__all__ = ["CompileError", "GraphError", "Operator", "OperatorError", "Pipeline",
-           "PlacementError", "RateError", "RunError", "SplitJoin", "WorkbenchError", "cluster",
-           "load_ipython_extension", "operator", "sinks", "sources", "splitjoin"]
+__all__ = ["CompileError", "Function", "FunctionError", "GraphError", "Operator",
+           "OperatorError", "Pipeline", "PlacementError", "RateError", "RunError", "SplitJoin",
+           "StoreKeyError", "StoreRef", "WorkbenchError", "cluster", "function",
+           "load_ipython_extension", "operator", "sinks", "sources", "splitjoin", "store"]
 
 
 def cluster(address: str | None = None, **kwargs):  # noqa: ANN201 - returns a Session

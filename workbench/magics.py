@@ -21,7 +21,8 @@ from .errors import WorkbenchError
 
 WB_USAGE = """\
 %wb status                       runs started by %%stream in this session, and where they run
-%wb cluster [ADDRESS|local]      start or connect to the Dask cluster, show its workers
+%wb cluster [ADDR|local|docker]  start or connect to the Dask cluster, show its workers
+%wb functions                    functions: calls/s, placement, latest decision and why
 %wb reconfigure NAME OP=N ...    (live reconfiguration: not available yet)"""
 
 
@@ -60,6 +61,25 @@ def stream(line: str, cell: str) -> None:
 stream.parser.allow_abbrev = False  # --dur is not --duration: name options in full
 
 
+@magic_arguments()
+@argument("name", metavar="NAME", help="variable bound to the function")
+@argument("--placement", default="auto", metavar="WHERE",
+          help="auto (default), storage, compute or a worker address")
+def function(line: str, cell: str) -> None:
+    """The cell's function becomes a remote function bound to NAME (``wb.function``)."""
+    from .functions.cells import function_cell
+
+    args = _parse(function, line)
+    try:
+        function_cell(args.name, cell, _shell().user_ns, placement=args.placement,
+                      line=f"%%function {line}")
+    except cells.CellError as exc:
+        raise UsageError(str(exc)) from None
+
+
+function.parser.allow_abbrev = False
+
+
 def wb(line: str) -> None:
     """``%wb status`` lists this session's %%stream runs; ``%wb`` alone shows usage."""
     cmd, *rest = line.split() or [""]
@@ -72,6 +92,10 @@ def wb(line: str) -> None:
             print(repr(cluster(rest[0] if rest else None)))
         except WorkbenchError as exc:
             raise UsageError(str(exc)) from None
+    elif cmd == "functions":
+        from .functions import summary
+
+        print(summary())
     elif cmd == "reconfigure":
         raise UsageError("%wb reconfigure: live reconfiguration of running programs is not "
                          "available yet.\nFix: stop the run (NAME.stop()) and start it again "
@@ -140,6 +164,7 @@ def register(ipython: Any) -> None:
     """Register ``%%stream``, ``%wb`` and the workbench error display on a shell."""
     ipython.register_magic_function(stream, "cell", "stream")
     ipython.register_magic_function(wb, "line", "wb")
+    ipython.register_magic_function(function, "cell", "function")
     prev_types, prev_handler = ipython.custom_exceptions, getattr(ipython, "CustomTB", None)
     if WorkbenchError in prev_types:
         return
@@ -153,4 +178,4 @@ def register(ipython: Any) -> None:
     ipython.set_custom_exc(tuple(prev_types) + (WorkbenchError,), handler)
 
 
-__all__ = ["register", "show_workbench_error", "stream", "wb"]
+__all__ = ["function", "register", "show_workbench_error", "stream", "wb"]

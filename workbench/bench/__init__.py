@@ -12,6 +12,10 @@ BENCHMARKS = {
     "compile": "workbench.bench.compile",   # cold compile vs artifact load (fresh process)
     "local": "workbench.bench.local",       # local engine vs hand-fused numba loop
     "stream": "workbench.bench.stream",     # Dask engine vs ceiling, futures, streamz
+    "dashboard": "workbench.bench.dashboard",  # engine throughput with the dashboard on/off
+    "containers": "workbench.bench.containers",  # compile in the image vs host; sizes
+    "placement": "workbench.bench.placement",  # functions: all-compute/all-storage/auto
+    "calls": "workbench.bench.calls",       # functions: single calls vs map vs submit loop
 }
 
 

@@ -6,6 +6,7 @@ Hints map onto what Dask knows about its workers: addresses and resources.
 
 from __future__ import annotations
 
-from .streams import Plan, PlacementError, Unit, place, resolve
+from .functions import Decision, Env, Placer
+from .streams import PlacementError, Plan, Unit, place, resolve
 
-__all__ = ["PlacementError", "Plan", "Unit", "place", "resolve"]
+__all__ = ["Decision", "Env", "PlacementError", "Placer", "Plan", "Unit", "place", "resolve"]

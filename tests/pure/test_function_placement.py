@@ -1,0 +1,187 @@
+"""The cost model for function calls, result packing, workload generators (no cluster)."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+import pytest
+
+from workbench.functions.pack import combine, pack, unpack
+from workbench.functions.refs import StoreRef, owner
+from workbench.placement.functions import Env, Placer, split
+from workbench.workloads import graph, heavy
+
+ENV = Env(slots={"storage": 1, "compute": 2}, rate=1e9, latency=5e-4)
+
+
+def _measure(p: Placer, fn: str, side: str, compute_s: float, remote: float = 0.0,
+             fetches: float = 0.0, calls: int = 10) -> None:
+    p.observe({"fn": fn, "side": side, "calls": calls, "compute_s": compute_s * calls,
+               "remote_bytes": remote * calls, "fetches": fetches * calls,
+               "out_bytes": 8 * calls})
+
+
+def test_explores_both_sides_first_then_exploits() -> None:
+    p = Placer(probe=4)
+    d = p.decide("f", 100, ENV)
+    assert (d.phase, d.probe_calls) == ("explore", 4)
+    _measure(p, "f", "storage", 1e-3)
+    d = p.decide("f", 100, ENV)
+    assert d.phase == "explore" and d.probe_side == "compute"
+    _measure(p, "f", "compute", 1e-3, remote=1e6, fetches=1)
+    d = p.decide("f", 100, ENV, remote_bytes=1e6)
+    assert d.phase == "exploit"
+    assert not math.isnan(d.est["storage"]) and not math.isnan(d.est["compute"])
+
+
+def test_data_heavy_goes_to_storage_compute_heavy_to_compute() -> None:
+    p = Placer()
+    _measure(p, "khop", "storage", 2e-4)
+    _measure(p, "khop", "compute", 2e-4, remote=2e6, fetches=1)
+    assert p.decide("khop", 1000, ENV, remote_bytes=2e6).side == "storage"
+    _measure(p, "sim", "storage", 2e-3)
+    _measure(p, "sim", "compute", 2e-3)
+    d = p.decide("sim", 200, ENV)
+    assert d.side == "compute"                      # two slots beat one
+    assert d.est["compute"] == pytest.approx(200 * 2e-3 / 2, rel=0.01)
+
+
+def test_storage_load_and_backlog_move_calls_to_compute() -> None:
+    p = Placer(hysteresis=0.0)
+    _measure(p, "f", "storage", 1e-3)
+    _measure(p, "f", "compute", 1.8e-3)
+    idle = Env(slots={"storage": 1, "compute": 1}, rate=1e9, latency=5e-4)
+    assert p.decide("f", 100, idle).side == "storage"
+    busy = Env(slots={"storage": 1, "compute": 1}, rate=1e9, latency=5e-4,
+               load={"storage": 0.6})
+    d = p.decide("f", 100, busy)
+    assert d.side == "compute" and d.inputs["storage_load"] == 0.6
+    queued = Env(slots={"storage": 1, "compute": 1}, rate=1e9, latency=5e-4,
+                 backlog_s={"storage": 1.0})
+    assert p.decide("f", 100, queued).side == "compute"
+
+
+def test_hysteresis_keeps_a_side_unless_clearly_better() -> None:
+    p = Placer(hysteresis=0.2, refresh=10**6)
+    _measure(p, "f", "storage", 1.0e-3)
+    _measure(p, "f", "compute", 2.1e-3)
+    env = Env(slots={"storage": 1, "compute": 2})
+    assert p.decide("f", 10, env).side == "storage"
+    _measure(p, "f", "compute", 1.9e-3, calls=1000)   # compute now slightly better
+    d = p.decide("f", 10, env)
+    assert d.side == "storage" and "staying on storage" in d.reason
+
+
+def test_refresh_probes_the_other_side_periodically() -> None:
+    p = Placer(refresh=3)
+    _measure(p, "f", "storage", 1e-4)
+    _measure(p, "f", "compute", 1e-4, remote=1e6, fetches=1)
+    phases = [p.decide("f", 1000, ENV, remote_bytes=1e6).phase for _ in range(4)]
+    assert phases[:2] == ["exploit", "exploit"] and "refresh" in phases
+    d = p.latest("f")
+    assert d.probe_side == "compute" and 1 <= d.probe_calls <= p.probe
+
+
+def test_decision_rows_carry_the_numbers() -> None:
+    p = Placer()
+    _measure(p, "f", "storage", 1e-3)
+    _measure(p, "f", "compute", 1e-3)
+    p.decide("f", 10, ENV, hint="compute")
+    row = p.rows("f")[-1]
+    for col in ("est_storage_s", "est_compute_s", "compute_storage_ms", "transfer_MBps",
+                "storage_load", "backlog_storage_s", "in_bytes", "out_bytes", "reason"):
+        assert col in row
+    assert row["phase"] == "hint" and row["side"] == "compute"
+
+
+def test_observe_ignores_a_measurement_seen_twice() -> None:
+    p = Placer()
+    stats = {"fn": "f", "side": "storage", "calls": 5, "compute_s": 0.01, "id": "x"}
+    assert p.observe(stats) and not p.observe(stats)
+    assert p.profile("f").calls == 5
+
+
+def test_only_one_side_exists() -> None:
+    p = Placer()
+    d = p.decide("f", 10, Env(slots={"storage": 0, "compute": 2}))
+    assert d.side == "compute" and "only compute" in d.reason
+
+
+def test_split_and_owner() -> None:
+    assert split(5, 2) == [(0, 2), (2, 5)] and split(0, 3) == []
+    ws = ["tcp://a:1", "tcp://b:1", "tcp://c:1"]
+    assert owner("k", ws) == owner("k", list(reversed(ws)))
+    assert len({owner(f"k{i}", ws) for i in range(50)}) == 3
+
+
+@pytest.mark.parametrize("results, kind", [
+    ([1, 2, 3], "array"), ([np.zeros(2), np.ones(2)], "array"),
+    ([np.arange(1), np.arange(3)], "ragged"), ([{"a": 1}, "b"], "objects")])
+def test_pack_round_trips(results, kind) -> None:
+    p = pack(results)
+    assert p.kind == kind
+    back = unpack(p)
+    assert len(back) == len(results)
+    for a, b in zip(back, results):
+        assert np.array_equal(a, b) if isinstance(b, np.ndarray) else a == b
+
+
+def test_combine_restores_call_order() -> None:
+    parts = [(np.array([1, 3]), pack([10, 30])), (np.array([0, 2]), pack([0, 20]))]
+    assert combine(parts, 4).tolist() == [0, 10, 20, 30]
+    parts = [(np.array([1]), pack(["b"])), (np.array([0]), pack(["a"]))]
+    assert combine(parts, 2) == ["a", "b"]
+
+
+def test_rmat_is_seeded_and_partitions_cover_the_graph() -> None:
+    a = graph.rmat_edges(10, 8, seed=3)
+    b = graph.rmat_edges(10, 8, seed=3)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    parts = graph.partitions(10, 3, 8, seed=3)
+    assert sum(p.indices.size for p in parts) == 8 << 10
+    assert sum(p.indptr.size - 1 for p in parts) == 1 << 10
+    deg = np.bincount(a[0], minlength=1 << 10)
+    assert deg.max() > 10 * deg.mean()              # R-MAT: a skewed degree distribution
+
+
+def _bfs(p, start, k):
+    n = p.indptr.size - 1
+    seen, frontier = {start - p.first}, [start - p.first]
+    for _ in range(k):
+        nxt = []
+        for u in frontier:
+            for v in p.indices[p.indptr[u]:p.indptr[u + 1]] - p.first:
+                if 0 <= v < n and v not in seen:
+                    seen.add(int(v))
+                    nxt.append(int(v))
+        frontier = nxt
+    return len(seen)
+
+
+def test_khop_matches_a_plain_bfs() -> None:
+    p = graph.partitions(9, 2, 8, seed=5)[1]
+    rng = np.random.default_rng(0)
+    for s in p.first + rng.integers(0, p.indptr.size - 1, 20):
+        for k in (0, 1, 2, 3):
+            assert graph.khop(p, int(s), k) == _bfs(p, int(s), k)
+
+
+def test_queries_and_heavy_inputs_are_seeded() -> None:
+    refs = [StoreRef(f"g/part-{i}", "tcp://s:1", 10) for i in range(2)]
+    graph.remember(refs, graph.partitions(8, 2, 4, seed=1))
+    a, b = graph.queries(refs, 30, seed=4), graph.queries(refs, 30, seed=4)
+    assert a[0] == b[0] and np.array_equal(a[1], b[1])
+    for ref, s in zip(*a):
+        first, rows = graph._META[ref.key]
+        assert first <= s < first + rows
+    assert np.array_equal(heavy.inputs(3, seed=2), heavy.inputs(3, seed=2))
+    assert math.isfinite(heavy.simulate(heavy.inputs(1)[0], 5))
+
+
+def test_history_is_bounded() -> None:
+    p = Placer(history=3)
+    for _ in range(5):
+        p.decide("f", 1, ENV, hint="storage")
+    assert isinstance(p.history["f"], deque) and len(p.rows("f")) == 3

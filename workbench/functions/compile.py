@@ -1,0 +1,33 @@
+"""A function's body as a content-addressed module for numba (the operators' compile path).
+
+numba-typable bodies are compiled where they run, from a module in the artifact store
+(:mod:`workbench.compile.source`): workers of one machine share the compiled code, and a
+cell's function gets a file numba can cache. A body that cannot become such a module (it
+captures a dict, say) runs as plain Python, and the reason is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..compile.source import ModuleBuilder, ModuleText
+from ..compile.store import jit_enabled, toolchain
+from ..errors import CompileError
+
+
+def function_module(func: Callable, name: str) -> tuple[ModuleText | None, str | None]:
+    """``(module, None)`` to compile, or ``(None, reason)`` to run plain Python."""
+    if not jit_enabled():
+        return None, "WORKBENCH_DISABLE_JIT is set: plain Python"
+    try:
+        builder = ModuleBuilder(name)
+        builder.add(func, entry=True)
+        mt = builder.build(f"workbench artifact: function '{name}'\ntoolchain: "
+                           f"{toolchain()}\nentry: {func.__name__}")
+    except CompileError as exc:
+        return None, "not compiled: " + str(exc).replace("operator '", "function '", 1)
+    # annotations (``graph: Any``) name things the module does not import: keep them text
+    mt.text = "from __future__ import annotations\n" + mt.text
+    for o in mt.origins:
+        o.module_line += 1
+    return mt, None

@@ -1,0 +1,242 @@
+"""``@wb.function``: a plain function that runs on the cluster, placed by hint or by cost.
+
+>>> import workbench as wb
+>>> @wb.function(placement="storage")
+... def nbytes(x):
+...     return x.nbytes
+>>> nbytes
+<Function nbytes placement='storage'>
+>>> nbytes.py_func(np.zeros(4))
+32
+>>> wb.function(placement="gpu-rack")(len)
+Traceback (most recent call last):
+...
+workbench.placement.streams.PlacementError: function 'len': placement 'gpu-rack' ...
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np  # noqa: F401 - the doctest above uses it
+
+from ..placement import PlacementError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PLACEMENTS = ("auto", "storage", "compute")
+_REGISTRY: dict[str, Function] = {}
+
+
+def _check_placement(name: str, placement: Any) -> Any:
+    if isinstance(placement, dict) or placement in PLACEMENTS:
+        return placement
+    if isinstance(placement, str) and "://" in placement:
+        return placement            # a worker address: checked against the cluster on use
+    raise PlacementError(
+        f"function '{name}': placement {placement!r} is not a place.\nExpected: \"auto\", "
+        "\"storage\", \"compute\", a worker address such as \"tcp://127.0.0.1:40123\", or "
+        "worker resources such as {\"storage\": 1}.\nFix: @wb.function(placement=\"auto\").")
+
+
+class Function:
+    """A function that runs on the cluster. Calling it returns a Dask future.
+
+    Parameters
+    ----------
+    func : callable
+        The body. numba-compiled where it runs when numba can type it (from a
+        content-addressed module, as operators are); plain Python otherwise, with the
+        reason in :attr:`jit_reason`.
+    placement : str or dict
+        ``"auto"`` (the cost model: :mod:`workbench.placement.functions`), ``"storage"``,
+        ``"compute"``, a worker address, or worker resources ``{name: amount}``.
+    name : str, optional
+        Defaults to ``func.__name__``.
+    jit : bool
+        ``False`` runs plain Python everywhere.
+    """
+
+    def __init__(self, func: Callable, placement: Any = "auto", name: str | None = None,
+                 jit: bool = True) -> None:
+        if isinstance(func, Function):
+            raise TypeError(f"{func.name} is already a workbench function; its Python "
+                            f"function is {func.name}.py_func.")
+        self.func = func
+        self.name = name or getattr(func, "__name__", "function")
+        self.placement = _check_placement(self.name, placement)
+        self.jit_requested = jit
+        self.token = f"{self.name}-{uuid.uuid4().hex[:10]}"
+        self._spec: Any = None
+        functools.update_wrapper(self, func, updated=())
+        _REGISTRY[self.name] = self
+
+    @property
+    def py_func(self) -> Callable:
+        """The original Python function (as numba's ``py_func``)."""
+        return self.func
+
+    def __repr__(self) -> str:
+        return f"<Function {self.name} placement={self.placement!r}>"
+
+    # --- what workers receive --------------------------------------------------------------
+    def spec(self) -> Any:
+        if self._spec is None:
+            from ..compile.store import default_store
+            from ..runtime.functions.calls import FnSpec
+            from .compile import function_module
+
+            module, reason = (function_module(self.func, self.name) if self.jit_requested
+                              else (None, "jit=False: plain Python"))
+            entry = getattr(self.func, "__name__", self.name)
+            self._spec = FnSpec(self.name, self.token, self.func, module, entry,
+                                str(default_store().root), reason)
+        return self._spec
+
+    def _rt(self) -> Any:
+        from ..runtime.functions import runtime
+
+        return runtime()
+
+    # --- calling ---------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run one call on the cluster; returns a ``distributed.Future``.
+
+        Futures among the arguments are resolved by Dask where the call runs; store
+        references (:class:`~workbench.functions.refs.StoreRef`) are read there (locally on
+        the storage side). ``future.result()`` raises :class:`FunctionError` naming this
+        function if the body raised.
+        """
+        return self._rt().call(self, args, kwargs)
+
+    def map(self, *args: Any, **kwargs: Any) -> Any:
+        """Many calls, coalesced into one task per worker of the chosen side.
+
+        Positional arguments that are sequences (numpy arrays: along the first axis;
+        lists; tuples) give call ``i`` their element ``i``; other positional arguments and
+        all keyword arguments go to every call. Returns a ``Calls`` handle:
+        ``.result()`` is the results in call order (a numpy array for numbers).
+        """
+        return self._rt().map(self, args, kwargs)
+
+    def warm(self, *args: Any, **kwargs: Any) -> dict[str, tuple[bool, str | None]]:
+        """Run one call with these arguments on every worker (compiling or loading the
+        compiled code there) without recording it in the profile; returns
+        ``{worker: (compiled, reason)}``."""
+        rt = self._rt()
+        spec = self.spec()
+        from ..runtime.functions.calls import call_one
+        from ..runtime.functions.dispatch import side_of
+
+        futs = {}
+        for addr, res in rt.workers().items():
+            side = side_of(res)
+            futs[addr] = rt.client.submit(call_one, spec, side, True, args, kwargs,
+                                          workers=[addr], allow_other_workers=False,
+                                          pure=False, key=f"wb-warm-{self.token}-{addr}")
+        rt.client.gather(list(futs.values()))
+        return dict(rt.client.run(_jit_state, self.token, workers=list(futs)))
+
+    def with_placement(self, placement: Any) -> Function:
+        """The same body under another placement, with a profile of its own."""
+        f = Function(self.func, placement, self.name, self.jit_requested)
+        _REGISTRY[self.name] = self       # the registry keeps the original
+        return f
+
+    # --- what was measured and decided -------------------------------------------------------
+    @property
+    def decisions(self) -> pd.DataFrame:
+        """Every placement decision with the numbers behind it (pandas DataFrame)."""
+        import pandas as pd
+
+        rt = _current_rt()
+        rows = [] if rt is None else rt.placer.rows(self.token)
+        df = pd.DataFrame(rows)
+        if len(df):
+            df["time"] = pd.to_datetime(df["time"], unit="s")
+            df["function"] = self.name
+        return df
+
+    @property
+    def profile(self) -> pd.DataFrame:
+        """Measured per-call costs on each side (pandas DataFrame, one row per side)."""
+        from .view import profile_frame
+
+        return profile_frame(self)
+
+    @property
+    def jit(self) -> bool | None:
+        """Whether the body ran compiled (``None`` before its first call)."""
+        got = self._jit_state()
+        if got is None:
+            spec = self._spec
+            return None if spec is None or spec.module is not None else False
+        return got[0]
+
+    def _jit_state(self) -> tuple[bool, str | None] | None:
+        """What the workers reported; asks them when their report has not arrived yet."""
+        rt = _current_rt()
+        if rt is None:
+            return None
+        got = rt.jit.get(self.token)
+        if got is None and self._spec is not None:
+            ran = [s for s in rt.client.run(_jit_state, self.token).values()
+                   if s[1] != "not called here"]
+            if ran:
+                got = next((s for s in ran if s[0]), ran[0])
+                rt.jit.setdefault(self.token, got)
+        return got
+
+    @property
+    def jit_reason(self) -> str | None:
+        """Why the body runs as plain Python (``None`` when it is compiled)."""
+        got = self._jit_state()
+        if got is not None:
+            return got[1]
+        return None if self._spec is None else self._spec.reason
+
+    def view(self) -> dict[str, Any]:
+        """A plain record for a dashboard: calls/s, placement, latest decision, reasons."""
+        from .view import record
+
+        return record(self)
+
+    def summary(self) -> str:
+        from .view import text
+
+        return text([self])
+
+
+def _jit_state(token: str) -> tuple[bool, str | None]:
+    from ..runtime.functions.calls import _IMPLS
+
+    im = _IMPLS.get(token)
+    return (False, "not called here") if im is None else (im.jit, im.reason)
+
+
+def _current_rt() -> Any:
+    from ..runtime.cluster import current
+
+    s = current()
+    if s is None:
+        return None
+    from ..runtime.functions.dispatch import _RUNTIMES
+
+    return _RUNTIMES.get(id(s.client))
+
+
+def function(func: Callable | None = None, *, placement: Any = "auto",
+             name: str | None = None, jit: bool = True) -> Any:
+    """Decorator: ``@wb.function`` or ``@wb.function(placement="storage")``."""
+    if func is None:
+        return lambda f: Function(f, placement, name, jit)
+    return Function(func, placement, name, jit)
+
+
+def registry() -> list[Function]:
+    """Functions defined in this process (the latest of each name)."""
+    return list(_REGISTRY.values())

@@ -1,0 +1,110 @@
+"""Store references and the errors of functions and the store (pure: no Dask).
+
+A :class:`StoreRef` names a value kept on a storage worker: its key, the worker that holds
+it and its size. It is small, so it travels in task arguments instead of the value; a
+function receiving one gets the value, read locally on the storage side or fetched on the
+compute side.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import WorkbenchError
+
+
+@dataclass(frozen=True)
+class StoreRef:
+    """A reference to a value in the store (see :mod:`workbench.functions.store`)."""
+
+    key: str
+    worker: str
+    nbytes: int = 0
+    type: str = ""
+
+    def __repr__(self) -> str:
+        return (f"StoreRef({self.key!r}, {_size(self.nbytes)} {self.type} on "
+                f"{self.worker})")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+def owner(key: str, storage: Sequence[str]) -> str:
+    """The storage worker that keeps ``key`` (a stable hash over the sorted addresses).
+
+    >>> owner("graph/part-0", ["tcp://b:1", "tcp://a:1"]) in ("tcp://a:1", "tcp://b:1")
+    True
+    """
+    if not storage:
+        raise StoreError("the cluster has no storage workers (workers with the 'storage' "
+                         "resource), so the store has nowhere to keep values.\nFix: "
+                         "wb.cluster(compute=2, storage=1).")
+    ws = sorted(storage)
+    return ws[zlib.crc32(key.encode()) % len(ws)]
+
+
+class StoreError(WorkbenchError):
+    """The store cannot do what was asked."""
+
+
+class StoreKeyError(StoreError, LookupError):
+    """A key that is not in the store; the message names the key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+    def __reduce__(self):
+        return (StoreKeyError, (self.key, self.args[0]))
+
+
+def missing_key(key: str, worker: str, known: Sequence[str], where: str = "") -> StoreKeyError:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(known), n=3)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    return StoreKeyError(key, f"store key {key!r} is not in the store{where} (looked on "
+                              f"{worker}; it holds {len(known)} key(s)).{hint}\nFix: "
+                              f"wb.store.put({key!r}, value) first, or wb.store.list() to "
+                              "see the keys.")
+
+
+class FunctionError(WorkbenchError):
+    """A function raised while running; names the function (and the call of a map).
+
+    The original exception is ``__cause__`` and :attr:`original`.
+    """
+
+    def __init__(self, message: str, *, function: str, call: int | None = None,
+                 original: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.function = function
+        self.call = call
+        self.original = original
+        self.__cause__ = original
+
+    def __reduce__(self):  # crosses process boundaries (Dask results) intact
+        original = self.original
+        try:
+            import pickle
+
+            pickle.dumps(original)
+        except Exception:  # noqa: BLE001 - keep its text when the object cannot travel
+            original = RuntimeError(repr(original))
+        return (_rebuild, (str(self), self.function, self.call, original))
+
+
+def _rebuild(message: str, function: str, call: int | None,
+             original: BaseException | None) -> FunctionError:
+    return FunctionError(message, function=function, call=call, original=original)

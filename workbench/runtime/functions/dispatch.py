@@ -1,0 +1,311 @@
+"""Client side of functions: place calls (by hint or by the cost model), submit, measure.
+
+One :class:`Runtime` per cluster session. It keeps the session's :class:`Placer` (pure,
+:mod:`workbench.placement.functions`), feeds it the measurements workers send as Dask
+events (and chunks return with their results), measures the transfer rate between workers
+and the storage side's CPU load, and tracks the work it has queued per side (backlog).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from ...functions.refs import StoreRef
+from ...placement import PlacementError, resolve
+from ...placement.functions import SIDES, Env, Placer
+from .batch import Calls, Chunk, chunk_args, split_args
+from .calls import TOPIC, call_chunk, call_one
+from .store import StoreClient, ensure
+
+_RUNTIMES: dict[int, Runtime] = {}
+_LOCK = threading.Lock()
+
+
+def runtime(session: Any = None) -> Runtime:
+    """The functions runtime of ``session`` (default: ``wb.cluster()``)."""
+    if session is None:
+        from ..cluster import cluster
+
+        session = cluster()
+    with _LOCK:
+        rt = _RUNTIMES.get(id(session.client))
+        if rt is None or rt.session is not session:
+            rt = _RUNTIMES[id(session.client)] = Runtime(session)
+        return rt
+
+
+def side_of(resources: dict) -> str:
+    return "storage" if resources.get("storage", 0) > 0 else "compute"
+
+
+class Runtime:
+    """Places, submits and measures function calls on one session's cluster."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.client = session.client
+        ensure(session)
+        self.placer = Placer()
+        self.lock = threading.RLock()
+        self.backlog = dict.fromkeys(SIDES, 0.0)
+        self.rate, self.latency, self.calibrated = 1e9, 5e-4, False
+        self.jit: dict[str, tuple[bool, str | None]] = {}
+        self.done: deque[tuple[float, str, int, str, float]] = deque(maxlen=100000)
+        self._workers: tuple[float, dict] = (0.0, {})
+        self._cpu: tuple[float, dict, dict] = (0.0, {}, {})
+        self.client.subscribe_topic(TOPIC, self._on_event)
+
+    # --- the cluster as measured ---------------------------------------------------------
+    def workers(self, fresh: bool = False) -> dict[str, dict]:
+        t, ws = self._workers
+        if fresh or not ws or time.monotonic() - t > 2.0:
+            ws = self.session.workers
+            self._workers = (time.monotonic(), ws)
+        return ws
+
+    def sides(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {s: [] for s in SIDES}
+        for a, r in sorted(self.workers().items()):
+            out[side_of(r)].append(a)
+        return out
+
+    def slots(self) -> dict[str, int]:
+        ws = self.workers()
+        return {"storage": int(sum(r.get("storage", 0) for r in ws.values())),
+                "compute": sum(1 for r in ws.values() if side_of(r) == "compute")}
+
+    def calibrate(self) -> None:
+        """Measure latency and rate of a store fetch, storage worker to compute worker."""
+        sides = self.sides()
+        if self.calibrated or not sides["storage"] or not sides["compute"]:
+            return
+        store = StoreClient(self.session)
+        small = store.put("__wb_calibrate/small", np.zeros(1))
+        big = store.put("__wb_calibrate/big", np.zeros(2 ** 19))    # 4 MiB
+        fut = self.client.submit(_fetch_times, small, big, workers=sides["compute"][:1],
+                                 pure=False, key=f"wb-calibrate-{uuid.uuid4().hex[:8]}")
+        lat, big_s = fut.result()
+        for ref in (small, big):
+            store.delete(ref.key, ref.worker)
+        self.latency = max(lat, 1e-5)
+        self.rate = big.nbytes / max(big_s - lat, 1e-6)
+        self.calibrated = True
+
+    def load(self) -> tuple[dict[str, float], dict[str, float]]:
+        """The storage side's CPU load not caused by our own calls there (0..0.95), and
+        the measured CPU % per side; sampled from Dask's worker metrics once a second."""
+        t, load, cpu = self._cpu
+        now = time.monotonic()
+        if now - t < 1.0:
+            return load, cpu
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        cpu = dict.fromkeys(SIDES, 0.0)
+        cores = dict.fromkeys(SIDES, 0)
+        for w in info.values():
+            s = side_of(w.get("resources") or {})
+            cpu[s] += float((w.get("metrics") or {}).get("cpu", 0.0))
+            cores[s] += 1
+        wall = time.time()
+        own = dict.fromkeys(SIDES, 0.0)
+        with self.lock:
+            for t_end, _, _, side, busy in self.done:
+                if wall - t_end < 2.0:
+                    own[side] += busy / 2.0
+        load = {s: min(max((cpu[s] / 100.0 - own[s]) / max(cores[s], 1), 0.0), 0.95)
+                for s in SIDES}
+        self._cpu = (now, load, cpu)
+        return load, cpu
+
+    def env(self) -> Env:
+        load, cpu = self.load()
+        with self.lock:
+            backlog = dict(self.backlog)
+        return Env(slots=self.slots(), rate=self.rate, latency=self.latency, load=load,
+                   backlog_s=backlog, cpu=cpu)
+
+    # --- measurements --------------------------------------------------------------------
+    def _on_event(self, event: tuple) -> None:
+        self.observe(event[1])
+
+    def observe(self, msg: dict) -> None:
+        with self.lock:
+            self.jit[msg["fn"]] = (bool(msg.get("jit")), msg.get("reason"))
+            if msg.get("warm"):
+                return
+            if not self.placer.observe(msg):
+                return
+            self.done.append((msg["t"], msg["fn"], int(msg["calls"]), msg["side"],
+                              float(msg.get("wall_s", 0.0))))
+            f, b = msg.get("fetches", 0), msg.get("remote_bytes", 0)
+            if msg.get("side") == "compute" and f and b / f >= 2 ** 18:
+                sample = b / max(msg["fetch_s"] - f * self.latency, 1e-6)
+                self.rate = 0.7 * self.rate + 0.3 * sample
+
+    # --- placing -------------------------------------------------------------------------
+    def targets(self, fn: Any) -> tuple[str | None, list[str]]:
+        """For a fixed placement: (side, workers); for ``auto``: (None, [])."""
+        if fn.placement == "auto":
+            return None, []
+        ws = self.workers()
+        try:
+            found = resolve(fn.placement, ws, fn.name)
+        except PlacementError as exc:
+            ws = self.workers(fresh=True)
+            try:
+                found = resolve(fn.placement, ws, fn.name)
+            except PlacementError:
+                raise PlacementError(str(exc).replace("stage '", "function '", 1)) from None
+        side = "storage" if all(side_of(ws[a]) == "storage" for a in found) else "compute"
+        return side, list(found)
+
+    def _decide(self, fn: Any, n: int, remote: float, hint: str | None) -> Any:
+        env = self.env()
+        with self.lock:
+            return self.placer.decide(fn.token, n, env, remote_bytes=remote, hint=hint)
+
+    def _restrict(self, side: str, workers: list[str], owner: str | None) -> dict:
+        if side == "storage":
+            ws = [owner] if owner in workers else workers
+            return {"workers": ws, "resources": {"storage": 1}, "allow_other_workers": False}
+        return {"workers": workers, "allow_other_workers": False}
+
+    def _account(self, fut: Any, side: str, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        with self.lock:
+            self.backlog[side] += seconds
+
+        def release(_: Any) -> None:
+            with self.lock:
+                self.backlog[side] = max(self.backlog[side] - seconds, 0.0)
+
+        fut.add_done_callback(release)
+
+    # --- calls ---------------------------------------------------------------------------
+    def call(self, fn: Any, args: tuple, kwargs: dict) -> Any:
+        side, workers = self.targets(fn)
+        refs = [v for v in (*args, *kwargs.values()) if isinstance(v, StoreRef)]
+        remote = float(sum(r.nbytes for r in refs))
+        if side is None:
+            self.calibrate()
+            d = self._decide(fn, 1, remote, None)
+            side = d.probe_side if d.phase == "explore" and d.probe_side else d.side
+            workers = self.sides()[side]
+        else:
+            d = self._decide(fn, 1, remote, side)
+        per = d.per_call.get(side, 0.0)
+        kw = self._restrict(side, workers, refs[0].worker if refs else None)
+        fut = self.client.submit(call_one, fn.spec(), side, False, args, kwargs, pure=False,
+                                 key=f"wb-fn-{fn.name}-{uuid.uuid4().hex[:12]}", **kw)
+        self._account(fut, side, per / max(self.slots().get(side, 1), 1))
+        return fut
+
+    def map(self, fn: Any, args: tuple, kwargs: dict) -> Calls:
+        n, per_call, consts = split_args(fn.name, args)
+        calls = Calls(fn, n, self)
+        if n == 0:
+            return calls
+        remote = _remote_bytes(per_call, consts, kwargs, n)
+        side, workers = self.targets(fn)
+        todo = np.arange(n)
+        if side is not None:
+            d = self._decide(fn, n, remote, side)
+            calls.decisions.append(d)
+            self._submit(calls, todo, side, workers, per_call, consts, kwargs, d)
+            return calls
+        self.calibrate()
+        d = self._decide(fn, n, remote, None)
+        calls.decisions.append(d)
+        if d.phase == "explore" and d.probe_calls:
+            probes = []
+            unknown = [s for s in SIDES if not self.placer.profile(fn.token).known(s)]
+            for s in unknown:
+                take, todo = todo[:d.probe_calls], todo[d.probe_calls:]
+                probes += self._submit(calls, take, s, self.sides()[s], per_call, consts,
+                                       kwargs, d, one=True)
+            calls.wait_chunks(probes)        # measure before deciding the rest
+            if len(todo):
+                d = self._decide(fn, len(todo), remote, None)
+                calls.decisions.append(d)
+        if len(todo) and d.probe_calls and d.phase != "explore":
+            take, todo = todo[-d.probe_calls:], todo[:-d.probe_calls]
+            self._submit(calls, take, d.probe_side, self.sides()[d.probe_side], per_call,
+                         consts, kwargs, d, one=True)
+        if len(todo):
+            main = d.side if d.phase != "explore" or not d.probe_side else d.probe_side
+            self._submit(calls, todo, main, self.sides()[main], per_call, consts, kwargs, d)
+        return calls
+
+    def _submit(self, calls: Calls, idx: np.ndarray, side: str, workers: list[str],
+                per_call: dict, consts: tuple, kwargs: dict, d: Any,
+                one: bool = False) -> list[Chunk]:
+        """Chunks of ``idx`` on ``side``: one per worker (storage: by the owner of each
+        call's first store reference)."""
+        groups = _groups(idx, side, workers, per_call, consts, one)
+        per = d.per_call.get(side, 0.0) / max(self.slots().get(side, 1), 1)
+        fn_spec = calls.fn.spec()
+        out = []
+        for worker, part in groups:
+            sub, start = chunk_args(per_call, part)
+            kw = self._restrict(side, [worker], worker)
+            fut = self.client.submit(
+                call_chunk, fn_spec, side, False, start, len(part), sub, consts, kwargs,
+                pure=False, key=f"wb-map-{calls.fn.name}-{uuid.uuid4().hex[:12]}", **kw)
+            self._account(fut, side, per * len(part))
+            out.append(calls.add(Chunk(part, fut, side, worker)))
+        return out
+
+
+def _groups(idx: np.ndarray, side: str, workers: list[str], per_call: dict,
+            consts: tuple, one: bool) -> list[tuple[str, np.ndarray]]:
+    if not workers:
+        raise PlacementError(f"no {side} workers in this cluster to run calls on.\nFix: "
+                             "wb.cluster(compute=2, storage=1), or another placement.")
+    if side == "storage":
+        owners = _owners(idx, per_call, consts)
+        if owners is not None:
+            out = []
+            for w in sorted(set(owners)):
+                part = idx[np.asarray([o == w for o in owners])]
+                out.append((w if w in workers else workers[0], part))
+            return out[:1] if one else out
+    k = 1 if one else min(len(workers), len(idx))
+    return [(workers[i], idx[i * len(idx) // k:(i + 1) * len(idx) // k]) for i in range(k)]
+
+
+def _owners(idx: np.ndarray, per_call: dict, consts: tuple) -> list[str] | None:
+    for c in consts:
+        if isinstance(c, StoreRef):
+            return [c.worker] * len(idx)
+    for seq in per_call.values():
+        if isinstance(seq, list) and seq and isinstance(seq[0], StoreRef):
+            return [seq[i].worker for i in idx.tolist()]
+    return None
+
+
+def _remote_bytes(per_call: dict, consts: tuple, kwargs: dict, n: int) -> float:
+    total = float(sum(c.nbytes for c in (*consts, *kwargs.values()) if isinstance(c, StoreRef)))
+    for seq in per_call.values():
+        if isinstance(seq, list) and seq and isinstance(seq[0], StoreRef):
+            sample = seq[:256]
+            total += sum(r.nbytes for r in sample if isinstance(r, StoreRef)) / len(sample)
+    return total
+
+
+def _fetch_times(small: StoreRef, big: StoreRef) -> tuple[float, float]:
+    store = StoreClient()
+    out = []
+    for ref in (small, big):
+        ts = []
+        for _ in range(3):
+            t = time.perf_counter()
+            store.fetch(ref)
+            ts.append(time.perf_counter() - t)
+        out.append(sorted(ts)[1])
+    return out[0], out[1]

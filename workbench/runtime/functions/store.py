@@ -1,0 +1,224 @@
+"""The store's Dask side: values in a dict on each storage worker, served by handlers.
+
+A worker plugin adds four handlers to every worker (``wb_store_put``, ``wb_store_get``,
+``wb_store_delete``, ``wb_store_list``). The client and functions running on workers talk
+to the storage worker that owns a key directly (Dask's comm, no scheduler task); a call
+running on the owner reads the value from the dict without copying. Stored arrays are made
+read-only: functions share them, and must not change their inputs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from dask.sizeof import sizeof
+from distributed import WorkerPlugin, get_worker
+from distributed.protocol.serialize import to_serialize
+from distributed.utils import sync
+
+from ...functions.refs import StoreError, StoreRef, missing_key, owner
+
+PLUGIN = "workbench-store"
+
+
+class StoreServer:
+    """One worker's share of the store."""
+
+    def __init__(self, worker: Any) -> None:
+        self.worker = worker
+        self.data: dict[str, Any] = {}
+        self.meta: dict[str, tuple[int, str]] = {}
+        self.lock = threading.Lock()
+        self.served_bytes = 0
+
+    def put(self, key: str, value: Any) -> dict:
+        _freeze(value)
+        meta = (int(sizeof(value)), type(value).__name__)
+        with self.lock:
+            self.data[key] = value
+            self.meta[key] = meta
+        return {"key": key, "worker": self.worker.address, "nbytes": meta[0], "type": meta[1]}
+
+    def get(self, key: str) -> dict:
+        with self.lock:
+            if key not in self.data:
+                return {"status": "missing", "known": list(self.data)[:1000],
+                        "count": len(self.data)}
+            value, meta = self.data[key], self.meta[key]
+            self.served_bytes += meta[0]
+        return {"status": "OK", "value": to_serialize(value), "nbytes": meta[0]}
+
+    def delete(self, key: str) -> bool:
+        with self.lock:
+            self.meta.pop(key, None)
+            return self.data.pop(key, None) is not None
+
+    def list(self, prefix: str = "") -> list:
+        with self.lock:
+            return [[k, self.worker.address, n, t] for k, (n, t) in self.meta.items()
+                    if k.startswith(prefix)]
+
+
+def _freeze(value: Any) -> None:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            _freeze(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _freeze(v)
+
+
+def server(worker: Any) -> StoreServer:
+    """This worker's store server (created, and its handlers added, once)."""
+    srv = getattr(worker, "_wb_store", None)
+    if srv is None:
+        srv = worker._wb_store = StoreServer(worker)
+
+        async def h_put(key: str, value: Any) -> dict:
+            return srv.put(key, value)
+
+        async def h_get(key: str) -> dict:
+            return srv.get(key)
+
+        async def h_delete(key: str) -> bool:
+            return srv.delete(key)
+
+        async def h_list(prefix: str = "") -> list:
+            return srv.list(prefix)
+
+        worker.handlers.update({"wb_store_put": h_put, "wb_store_get": h_get,
+                                "wb_store_delete": h_delete, "wb_store_list": h_list})
+    return srv
+
+
+class StorePlugin(WorkerPlugin):
+    """Adds the store's handlers to every worker, including ones that join later."""
+
+    name = PLUGIN
+
+    def setup(self, worker: Any) -> None:
+        server(worker)
+
+
+_INSTALLED: set[int] = set()
+
+
+def ensure(session: Any) -> None:
+    """Register the plugin on the session's cluster (once per client)."""
+    if id(session.client) in _INSTALLED:
+        return
+    session.client.register_plugin(StorePlugin(), name=PLUGIN)
+    _INSTALLED.add(id(session.client))
+
+
+async def _rpc(pool: Any, addr: str, op: str, **kw: Any) -> Any:
+    return await getattr(pool(addr), op)(**kw)
+
+
+def _in_worker() -> Any:
+    try:
+        return get_worker()
+    except ValueError:
+        return None
+
+
+class StoreClient:
+    """Store operations from the client or from inside a function on a worker."""
+
+    def __init__(self, session: Any = None) -> None:
+        self.worker = _in_worker() if session is None else None
+        self.session = session
+        if self.worker is None:
+            if session is None:
+                from ..cluster import cluster
+
+                self.session = session = cluster()
+            ensure(session)
+
+    def _call(self, addr: str, op: str, **kw: Any) -> Any:
+        if self.worker is not None:
+            w = self.worker
+            if addr == w.address and op != "wb_store_get":
+                srv = server(w)
+                return getattr(srv, op[len("wb_store_"):])(**kw)
+            return sync(w.loop, _rpc, w.rpc, addr, op, **kw)
+        c = self.session.client
+        return c.sync(_rpc, c.rpc, addr, op, **kw)
+
+    def storage(self) -> list[str]:
+        if self.worker is not None:
+            return storage_of_worker(self.worker)
+        return sorted(a for a, r in self.session.workers.items() if r.get("storage", 0) > 0)
+
+    def put(self, key: str, value: Any, worker: str | None = None) -> StoreRef:
+        if not isinstance(key, str) or not key:
+            raise StoreError(f"store keys are non-empty strings; got {key!r}.\nFix: "
+                             "wb.store.put('graph/part-0', value).")
+        storage = self.storage()
+        addr = worker or owner(key, storage)
+        if addr not in storage:
+            raise StoreError(f"store worker {addr!r} is not a storage worker of this "
+                             f"cluster.\nStorage workers: {', '.join(storage) or '(none)'}"
+                             "\nFix: leave worker=None, or name one of these.")
+        if self.worker is not None and addr == self.worker.address:
+            got = server(self.worker).put(key, value)
+        else:
+            got = self._call(addr, "wb_store_put", key=key, value=to_serialize(value))
+        return StoreRef(got["key"], got["worker"], got["nbytes"], got["type"])
+
+    def fetch(self, ref: StoreRef, where: str = "") -> tuple[Any, bool]:
+        """The value of ``ref`` and whether it had to cross the network."""
+        w = self.worker
+        if w is not None and ref.worker == w.address:
+            srv = server(w)
+            with srv.lock:
+                if ref.key in srv.data:
+                    return srv.data[ref.key], False
+                known = list(srv.data)
+            raise missing_key(ref.key, ref.worker, known, where)
+        try:
+            got = self._call(ref.worker, "wb_store_get", key=ref.key)
+        except OSError as exc:
+            raise StoreError(f"store key {ref.key!r}: its worker {ref.worker} cannot be "
+                             f"reached ({exc}){where}; a lost storage worker loses its "
+                             "values.\nFix: put the value again.") from None
+        if got["status"] != "OK":
+            raise missing_key(ref.key, ref.worker, got["known"], where)
+        return got["value"], True
+
+    def ref(self, key: str) -> StoreRef:
+        for row in self.listing(key):
+            if row[0] == key:
+                return StoreRef(row[0], row[1], row[2], row[3])
+        storage = self.storage()
+        known = [r[0] for r in self.listing("")]
+        raise missing_key(key, owner(key, storage) if storage else "(no storage workers)",
+                          known)
+
+    def delete(self, key: str, worker: str | None = None) -> None:
+        addr = worker or owner(key, self.storage())
+        if not self._call(addr, "wb_store_delete", key=key):
+            raise missing_key(key, addr, [r[0] for r in self.listing("")])
+
+    def listing(self, prefix: str = "") -> list[list]:
+        rows: list[list] = []
+        for addr in self.storage():
+            rows += self._call(addr, "wb_store_list", prefix=prefix)
+        return sorted(rows)
+
+
+def storage_of_worker(worker: Any) -> list[str]:
+    """Storage workers as this worker last heard from the scheduler (cached 2 s)."""
+    cache = getattr(worker, "_wb_storage", None)
+    if cache is None or time.monotonic() - cache[0] > 2.0:
+        info = sync(worker.loop, worker.scheduler.identity)
+        addrs = sorted(a for a, w in info["workers"].items()
+                       if (w.get("resources") or {}).get("storage", 0) > 0)
+        cache = worker._wb_storage = (time.monotonic(), addrs)
+    return cache[1]

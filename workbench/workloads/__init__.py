@@ -1,0 +1,20 @@
+"""Workloads for function placement: k-hop queries on R-MAT graph partitions kept in the
+store, a compute-heavy function on small inputs, and a mix of both (:mod:`.runner`)."""
+
+from __future__ import annotations
+
+from . import graph, heavy
+from .runner import (
+           POLICIES,
+           Part,
+           Workload,
+           compare,
+           heavy_workload,
+           khop_workload,
+           mixed_workload,
+           run,
+           warm,
+)
+
+__all__ = ["POLICIES", "Part", "Workload", "compare", "graph", "heavy", "heavy_workload",
+           "khop_workload", "mixed_workload", "run", "warm"]
