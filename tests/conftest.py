@@ -6,6 +6,7 @@ cold compiles and real cache hits.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -65,3 +66,36 @@ def ipython_shell():
 
     shell = globalipapp.get_ipython()        # None once it has been started
     return shell if shell is not None else InteractiveShell.instance()
+
+
+def workbench_kernel() -> str:
+    """The "Python 3 (workbench)" kernelspec's name, installed into this venv if missing."""
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    from workbench import kernelspec
+
+    try:
+        KernelSpecManager().get_kernel_spec(kernelspec.NAME)
+    except NoSuchKernel:
+        kernelspec.install(prefix=sys.prefix)
+    return kernelspec.NAME
+
+
+@contextlib.contextmanager
+def kernel_client(name: str = "workbench", spec_manager=None):
+    """A started kernel ``name`` and a ready client of it (shut down on exit)."""
+    from jupyter_client.manager import KernelManager
+
+    options = {} if spec_manager is None else {"kernel_spec_manager": spec_manager}
+    km = KernelManager(kernel_name=name, **options)
+    km.start_kernel()   # inherits WORKBENCH_ARTIFACTS from this module
+    client = km.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=120)
+        yield client
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -6,8 +6,8 @@ import queue
 
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import KernelManager
 
+from tests.conftest import kernel_client
 from workbench import kernelspec
 
 
@@ -18,16 +18,8 @@ def kc(tmp_path_factory):
     ksm = KernelSpecManager(kernel_dirs=[str(prefix / "share" / "jupyter" / "kernels")])
     assert ksm.get_kernel_spec("workbench").display_name == "Python 3 (workbench)"
     assert where.startswith(str(prefix))
-    km = KernelManager(kernel_name="workbench", kernel_spec_manager=ksm)
-    km.start_kernel()   # inherits WORKBENCH_ARTIFACTS from tests/conftest.py
-    client = km.client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=120)
+    with kernel_client("workbench", ksm) as client:
         yield client
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def execute(client, code: str, timeout: float = 120) -> tuple[dict, list[dict]]:

@@ -10,53 +10,28 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from workbench import kernelspec
+from tests.conftest import kernel_client, workbench_kernel
+from workbench.bench.dashboard import PROGRAM
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 BAR_S = 0.200
 
-SETUP = """
-import numpy as np, workbench as wb
-from workbench.bench import ops
-pool = np.random.default_rng(0).random(16 * 65536)
-def replay(i):
-    k = i % 16
-    return pool[k * 65536:(k + 1) * 65536]
-prog = wb.sources.generator(replay) >> ops.scale >> ops.mean4 >> ops.running_sum
-cluster = wb.cluster()
-"""
 START = """
-live = prog.run(duration={duration}, sink="discard", widget=True,
+live = _prog.run(duration={duration}, sink="discard", widget=True,
                 parallelism={{"scale": 2}}, placement={{"running_sum": "storage"}})
 """
 
 
 @pytest.fixture(scope="module")
 def kc():
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-    from jupyter_client.manager import KernelManager
-
-    try:
-        KernelSpecManager().get_kernel_spec("workbench")
-    except NoSuchKernel:
-        kernelspec.install(prefix=sys.prefix)
-    km = KernelManager(kernel_name="workbench")
-    km.start_kernel()
-    client = km.client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=120)
+    with kernel_client(workbench_kernel()) as client:
         yield client
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def run(kc, code: str, timeout: float = 180) -> tuple[float, list[dict]]:
@@ -77,7 +52,7 @@ def value(kc, expr: str):
 
 
 def test_other_cells_run_within_200ms_while_the_dashboard_updates(kc):
-    run(kc, SETUP)
+    run(kc, PROGRAM)
     _, msgs = run(kc, START.format(duration=14))
     kinds = {m["msg_type"] for m in msgs}
     assert "display_data" in kinds and "comm_open" in kinds, kinds   # the widget is shown

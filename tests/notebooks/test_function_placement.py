@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from workbench import demo, kernelspec
+from tests.conftest import workbench_kernel
+from workbench import demo
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "03_function_placement.ipynb"
@@ -16,13 +16,7 @@ NOTEBOOK = ROOT / "notebooks" / "03_function_placement.ipynb"
 
 @pytest.fixture(scope="module")
 def kernel():
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        KernelSpecManager().get_kernel_spec("workbench")
-    except NoSuchKernel:
-        kernelspec.install(prefix=sys.prefix)
-    return "workbench"
+    return workbench_kernel()
 
 
 def test_function_placement_notebook_runs_top_to_bottom(kernel):

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from workbench import demo, kernelspec
+from tests.conftest import workbench_kernel
+from workbench import demo
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def kernel():
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        KernelSpecManager().get_kernel_spec("workbench")
-    except NoSuchKernel:
-        kernelspec.install(prefix=sys.prefix)
-    return "workbench"
+    return workbench_kernel()
 
 
 def test_quickstart_runs_top_to_bottom(kernel, tmp_path):

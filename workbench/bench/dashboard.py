@@ -35,7 +35,8 @@ BAR = 0.95
 COLUMNS = ["program", "pairs", "off_Mrps", "on_Mrps", "on/off", "kernel_cpu_off_%",
            "kernel_cpu_on_%", "updates_per_s", "widget_msgs_per_s", "bar"]
 
-SETUP = """
+# the quickstart's live program: an unbounded replay of 16 batches of 65,536 records
+PROGRAM = """
 import numpy as np, workbench as wb
 from workbench.bench import ops
 _pool = np.random.default_rng(0).random(16 * 65536)
@@ -44,6 +45,8 @@ def _replay(i):
     return _pool[k * 65536:(k + 1) * 65536]
 _prog = wb.sources.generator(_replay) >> ops.scale >> ops.mean4 >> ops.running_sum
 _cluster = wb.cluster()
+"""
+SETUP = PROGRAM + """
 def _bench(duration, placement, parallelism, widget):
     r = _prog.run(duration=duration, sink="discard", widget=widget, placement=placement,
                   parallelism=parallelism)
