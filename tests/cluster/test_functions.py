@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -165,6 +166,52 @@ def test_auto_places_each_function_and_explains(session):
     assert "khop" in wb.functions.summary()
     single = khop(parts[0], int(starts[0]), 2).result()
     assert single == expected[0]
+
+
+def spin(seconds):
+    t = time.thread_time()
+    while time.thread_time() - t < seconds:
+        pass
+    return True
+
+
+def _fresh_load(rt):
+    rt._cpu = (0.0, *rt._cpu[1:])        # sample now, not from the last second's cache
+    return rt.load()
+
+
+def test_storage_load_is_other_work_not_our_calls_or_reads(session):
+    from workbench.runtime.functions import runtime
+
+    rt = runtime()
+    refs = graph.put_graph("t/gl", 13, 1, seed=2)
+    parts, starts = graph.queries(refs, 200, seed=3)
+    on_compute = wb.function(graph.khop, placement="compute")    # reads from storage
+    on_storage = wb.function(graph.khop, placement="storage")
+    on_storage.warm(parts[0], int(starts[0]), 3)
+    _fresh_load(rt)
+    t = time.monotonic()
+    while time.monotonic() - t < 1.5:
+        on_compute.map(parts, starts, 3).result()
+        on_storage.map(parts, starts, 3).result()
+    load, cpu = _fresh_load(rt)
+    assert cpu["storage"] > 10                   # the storage worker was busy ...
+    assert load["storage"] < 0.25                # ... with this runtime's own work
+    storage = [a for a, r in session.workers.items() if r.get("storage")]
+    fut = session.client.submit(spin, 1.0, workers=storage, pure=False)  # other work
+    assert fut.result()
+    load, _ = _fresh_load(rt)
+    assert load["storage"] > 0.3
+
+
+def test_store_readers_probe_the_storage_side_first(session):
+    refs = graph.put_graph("t/gp", 12, 2, seed=4)
+    parts, starts = graph.queries(refs, 100, seed=2)
+    khop = wb.function(graph.khop, placement="auto")
+    assert len(khop.map(parts, starts, 2).result()) == 100
+    d = khop.decisions
+    assert (d["phase"].iloc[0], d["probe_side"].iloc[0]) == ("explore", "storage")
+    assert d["samples_storage"].iloc[1] >= 1 and d["samples_compute"].iloc[1] == 0
 
 
 def test_bench_smoke(session, tmp_path, capsys):

@@ -185,3 +185,55 @@ def test_history_is_bounded() -> None:
     for _ in range(5):
         p.decide("f", 1, ENV, hint="storage")
     assert isinstance(p.history["f"], deque) and len(p.rows("f")) == 3
+
+
+def test_load_while_measured_is_not_counted_twice() -> None:
+    p = Placer(hysteresis=0.0)
+    env = Env(slots={"storage": 1, "compute": 1}, load={"storage": 0.5})
+    p.observe({"fn": "f", "side": "storage", "calls": 10, "compute_s": 0.02, "load": 0.5})
+    p.observe({"fn": "f", "side": "compute", "calls": 10, "compute_s": 0.015})
+    d = p.decide("f", 100, env)          # 2 ms measured under the load it still has
+    assert d.per_call["storage"] == pytest.approx(2e-3)
+    assert d.side == "compute"
+    d = p.decide("f", 100, Env(slots={"storage": 1, "compute": 1}))   # the load is gone
+    assert d.per_call["storage"] == pytest.approx(1e-3) and d.side == "storage"
+
+
+def test_store_readers_probe_storage_first_then_compute() -> None:
+    p = Placer(probe=4)
+    d = p.decide("khop", 100, ENV, remote_bytes=2e6)
+    assert d.phase == "explore" and d.probes == ("storage",)
+    _measure(p, "khop", "storage", 2e-4)
+    d = p.decide("khop", 96, ENV, remote_bytes=2e6)
+    # moving 2 MB per call costs more than the whole batch on the storage side: use
+    # storage now and probe compute beside it
+    assert (d.side, d.phase, d.probe_side, d.probe_calls) == ("storage", "refresh",
+                                                             "compute", 4)
+    assert "cannot finish first" in d.reason
+    d = p.decide("sim", 100, ENV)
+    assert d.phase == "explore" and set(d.probes) == {"storage", "compute"}
+
+
+def test_an_unmeasured_side_behind_a_long_queue_is_not_waited_for() -> None:
+    p = Placer(probe=4)
+    _measure(p, "sim", "compute", 1e-3)
+    queued = Env(slots={"storage": 1, "compute": 2}, backlog_s={"storage": 1.0})
+    d = p.decide("sim", 100, queued)     # compute: ~50 ms; storage is busy for 1 s
+    assert (d.side, d.phase, d.probe_side) == ("compute", "refresh", "storage")
+    d = p.decide("sim", 100, Env(slots={"storage": 1, "compute": 2}))
+    assert d.phase == "explore" and d.probes == ("storage",)
+
+
+def test_cpu_ledger_counts_running_and_finished_calls() -> None:
+    import time
+
+    from workbench.runtime.functions.calls import CpuLedger
+
+    led = CpuLedger()
+    led.begin()
+    t = time.thread_time()
+    while time.thread_time() - t < 0.02:
+        pass
+    assert led.total() >= 0.015            # still running: counted
+    used = led.end()
+    assert used >= 0.015 and led.total() == pytest.approx(used)

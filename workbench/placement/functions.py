@@ -7,17 +7,32 @@ workers; every reference is fetched over the network first). :class:`Placer` kee
 each side, bytes read locally and remotely, bytes returned), and :meth:`Placer.decide`
 estimates, for a batch of ``n`` calls, when each side would finish them:
 
-    per_call[side] = compute_s[side] + remote_bytes[side] / rate + fetches[side] * latency
-                     + out_bytes / rate
-    finish[side]   = backlog_s[side] + n * per_call[side] / (slots[side] * (1 - load[side]))
+    per_call[side] = compute_s[side] * (1 - load_then[side]) / (1 - load[side])
+                     + remote_bytes[side] / rate + fetches[side] * latency + out_bytes / rate
+    finish[side]   = backlog_s[side] + n * per_call[side] / slots[side]
 
 ``rate`` and ``latency`` are the measured transfer rate and per-fetch latency between
 workers; ``slots`` how many calls a side runs at once; ``load`` the share of a side's CPU
-taken by other work (the storage side's CPU load); ``backlog_s`` the work already queued
-there by earlier decisions. Phases: ``explore`` (a side without measurements gets a short
-probe), ``exploit`` (the side that finishes first; switching needs a ``hysteresis`` margin)
-and periodic ``refresh`` probes of the other side, so profiles and load are re-evaluated
-as they change. Every decision keeps its numbers (:meth:`Decision.row`).
+taken by other work now (the storage side's CPU load), ``load_then`` what it was while
+``compute_s`` was measured (a measured time already includes the load of its moment, so
+only the change counts); ``backlog_s`` the work already queued there by earlier
+decisions. Phases: ``explore`` (a side without measurements gets a short probe; when the
+calls read store references the storage side is probed first and the compute side after
+it, since a compute-side probe reads from the storage workers and would slow the storage
+probe it ran beside), ``exploit`` (the side that finishes first; switching away from the
+side in use needs a ``hysteresis`` margin) and periodic ``refresh`` probes of the other
+side, so profiles and load are re-evaluated as they change. A side not measured yet need
+not be waited for when a lower bound already rules it out: its queue (``backlog_s``), plus,
+on the compute side, moving every call's references at the measured rate. If the measured
+side finishes first even so, the batch goes there and the other side is probed beside it
+(phase ``refresh``). Every decision keeps its numbers (:meth:`Decision.row`).
+
+What exploring costs: a probe is at most ``probe`` calls (8) per side, and only the first
+batch of a function waits for it (one task round trip, ~10-30 ms on the 2-core VM, plus the
+probe's calls); refresh probes run beside a batch and are sized to ``refresh_share`` (3%)
+of its estimated time. In ``workbench bench placement`` (10 rounds of 400-1500 calls, a
+fresh profile per run) that is about 1% of a run, so probes stay small and rounds keep
+their size; a much shorter workload would call for fewer probe calls, not more.
 
 Examples
 --------
@@ -64,6 +79,7 @@ class SideProfile:
     local_bytes: float = 0.0
     fetches: float = 0.0        # remote references per call
     out_bytes: float = 0.0
+    load: float = 0.0           # the side's load (other work's CPU share) while measured
     updated: float = 0.0        # time.time() of the last measurement
     at_decision: int = 0        # the function's decision count at the last measurement
 
@@ -123,6 +139,7 @@ class Decision:
     reason: str
     probe_side: str | None = None
     probe_calls: int = 0
+    probes: tuple[str, ...] = ()                # explore: the sides to probe now
     est: dict[str, float] = field(default_factory=dict)        # finish time, s
     per_call: dict[str, float] = field(default_factory=dict)   # s per call per slot
     inputs: dict[str, float] = field(default_factory=dict)
@@ -185,7 +202,8 @@ class Placer:
 
         ``stats``: ``fn``, ``side``, ``calls`` and totals ``compute_s``, ``fetch_s``,
         ``remote_bytes``, ``local_bytes``, ``fetches``, ``out_bytes`` (optional ``id``,
-        ``errors``, ``timed_calls``: calls that were timed, i.e. not compiling).
+        ``errors``, ``timed_calls``: calls that were timed, i.e. not compiling; ``load``:
+        the side's load while they ran).
         """
         cid = stats.get("id")
         if cid is not None:
@@ -208,6 +226,7 @@ class Placer:
         per = {k: float(stats.get(k, 0.0)) / (timed if k == "compute_s" else max(calls, 1))
                for k in ("compute_s", "fetch_s", "remote_bytes", "local_bytes", "fetches",
                          "out_bytes")}
+        per["load"] = min(float(stats.get("load", 0.0)), 0.95)
         p.sides[stats["side"]].add(calls, per, self.alpha, now, p.decisions)
         return True
 
@@ -222,11 +241,12 @@ class Placer:
             fetches = sp.fetches
         else:
             nbytes, fetches = sp.remote_bytes, sp.fetches   # refs are local there
-        return sp.compute_s + nbytes / env.rate + fetches * env.latency + out / env.rate
+        now = min(env.load.get(side, 0.0), 0.95)
+        body = sp.compute_s * (1.0 - sp.load) / (1.0 - now)
+        return body + nbytes / env.rate + fetches * env.latency + out / env.rate
 
     def finish(self, n: int, per_call: float, side: str, env: Env) -> float:
-        cap = env.slots.get(side, 0) * (1.0 - min(env.load.get(side, 0.0), 0.95))
-        return env.backlog_s.get(side, 0.0) + n * per_call / max(cap, 1e-9)
+        return env.backlog_s.get(side, 0.0) + n * per_call / max(env.slots.get(side, 0), 1e-9)
 
     def decide(self, fn: str, n: int, env: Env, *, remote_bytes: float | None = None,
                hint: str | None = None) -> Decision:
@@ -249,29 +269,54 @@ class Placer:
                          f"only {avail[0]} workers exist", est=est, per_call=per,
                          inputs=inputs)
         else:
-            d = self._choose(p, fn, seq, n, env, per, est, inputs)
-        self.last[fn] = d.side
+            d = self._choose(p, fn, seq, n, env, per, est, inputs, remote_bytes)
+        if d.phase != "explore":
+            self.last[fn] = d.side          # the side in use (hysteresis keeps it)
         self.history[fn].append(d)
         return d
 
     def _choose(self, p: Profile, fn: str, seq: int, n: int, env: Env,
-                per: dict[str, float], est: dict[str, float], inputs: dict) -> Decision:
+                per: dict[str, float], est: dict[str, float], inputs: dict,
+                remote_bytes: float | None = None) -> Decision:
         unknown = [s for s in SIDES if not p.known(s)]
         now = time.time()
         if unknown:
+            if len(unknown) == 2 and remote_bytes:   # reads the store: storage first
+                k = min(self.probe, max(n // 2, 1))
+                return Decision(fn, seq, now, n, "storage", "explore",
+                                f"no measurements yet: probe the storage side with {k} "
+                                "call(s), then the compute side (its calls read from the "
+                                "storage workers, which would skew a probe beside them)",
+                                probe_side="storage", probe_calls=k if n > 1 else 0,
+                                probes=("storage",), est=est, per_call=per, inputs=inputs)
             if len(unknown) == 2:    # nothing measured: probe both, then decide
                 k = min(self.probe, max(n // 2, 1))
                 return Decision(fn, seq, now, n, "storage", "explore",
                                 f"no measurements yet: probe both sides with {k} call(s) "
                                 "each, then decide", probe_side="compute",
-                                probe_calls=k if n > 1 else 0, est=est, per_call=per,
-                                inputs=inputs)
+                                probe_calls=k if n > 1 else 0, probes=SIDES, est=est,
+                                per_call=per, inputs=inputs)
             s = unknown[0]
+            o = other(s)
             k = min(self.probe, n)
+            # a lower bound for the unmeasured side: its queue, plus moving the calls'
+            # store references to the compute side; when the measured side finishes
+            # before that, use it now and probe the other side beside the batch
+            floor = env.backlog_s.get(s, 0.0)
+            if s == "compute" and remote_bytes:
+                floor += n * (remote_bytes / env.rate + env.latency) / max(env.slots[s], 1)
+            if est[o] <= floor:
+                k = min(k, n - 1)
+                return Decision(fn, seq, now, n, o, "refresh",
+                                f"{s} side not measured yet, but it cannot finish first: "
+                                f"its queue and transfers alone take ~{_fmt_s(floor)}, {o} "
+                                f"finishes {n} call(s) in ~{_fmt_s(est[o])}; probe {s} "
+                                f"with {k} call(s) beside", probe_side=s, probe_calls=k,
+                                est=est, per_call=per, inputs=inputs)
             return Decision(fn, seq, now, n, other(s), "explore",
                             f"{s} side not measured yet: probe it with {k} call(s)",
-                            probe_side=s, probe_calls=k if n > 1 else 0, est=est,
-                            per_call=per, inputs=inputs)
+                            probe_side=s, probe_calls=k if n > 1 else 0, probes=(s,),
+                            est=est, per_call=per, inputs=inputs)
         best = min(est, key=est.get)
         last = self.last.get(fn, best)
         side = best

@@ -103,6 +103,13 @@ class Calls:
             c.stats, c.packed = r.stats, r.packed
             self.rt.observe(r.stats)
 
+    def wait_any(self, chunks: list[Chunk]) -> None:
+        """Wait until one of ``chunks`` is done; take the measurements of all done ones."""
+        from distributed import wait
+
+        wait([c.future for c in chunks], return_when="FIRST_COMPLETED")
+        self.wait_chunks([c for c in chunks if c.future.done()])
+
     def result(self, timeout: float | None = None) -> np.ndarray | list:
         """Wait for every chunk; a call that raised raises its ``FunctionError`` here."""
         if self._result is None:

@@ -4,10 +4,15 @@
 a coalesced chunk of a map: one task loops over its calls and returns their results packed
 as one object (:mod:`workbench.functions.pack`) together with its measurements. Both also
 send their measurements to the client as a Dask event (topic :data:`TOPIC`).
+
+Both count the CPU time their thread spends (warm-up calls included) in :data:`LEDGER`;
+:func:`cpu_sample` reads it beside the process's CPU time, so the client can tell the CPU
+other work takes on a worker from the CPU its own calls take (the ``load`` of a side).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -94,14 +99,66 @@ def impl(spec: FnSpec) -> Impl:
     return got
 
 
+class CpuLedger:
+    """CPU seconds this worker process spent running function calls (their threads' CPU
+    time), including calls still running (where the platform can read another thread's
+    CPU clock; elsewhere a call counts when it ends)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done = 0.0
+        self.running: dict[int, tuple[int | None, float]] = {}   # thread: (clock, start)
+
+    def begin(self) -> None:
+        ident = threading.get_ident()
+        clock = _cpu_clock(ident)
+        c0 = time.thread_time() if clock is None else time.clock_gettime(clock)
+        with self.lock:
+            self.running[ident] = (clock, c0)
+
+    def end(self) -> float:
+        """Closes this thread's span; returns its CPU seconds."""
+        with self.lock:
+            _, c0 = self.running.pop(threading.get_ident())
+            used = time.thread_time() - c0
+            self.done += used
+        return used
+
+    def total(self) -> float:
+        with self.lock:
+            return self.done + sum(time.clock_gettime(clock) - c0
+                                   for clock, c0 in self.running.values()
+                                   if clock is not None)
+
+
+def _cpu_clock(ident: int) -> int | None:
+    try:
+        return time.pthread_getcpuclockid(ident)
+    except (AttributeError, OSError):      # not on this platform
+        return None
+
+
+LEDGER = CpuLedger()
+
+
+def cpu_sample() -> dict[str, float]:
+    """Run on a worker's event loop (``client.run``): its clock, the process's CPU
+    seconds, the event loop thread's (Dask's own work, and serving the store) and the
+    function calls' (:data:`LEDGER`). Differences of two samples give the CPU taken by
+    anything else: other tasks on that worker."""
+    return {"t": time.monotonic(), "proc": time.process_time(), "loop": time.thread_time(),
+            "ours": LEDGER.total()}
+
+
 class Stats:
     """Totals of one task's calls (sent to the client's placer)."""
 
     __slots__ = ("compute_s", "fetch_s", "remote_bytes", "local_bytes", "fetches",
-                 "out_bytes", "timed", "compile_s")
+                 "out_bytes", "timed", "compile_s", "cpu0")
 
     def __init__(self) -> None:
         self.compute_s = self.fetch_s = self.compile_s = 0.0
+        self.cpu0 = time.thread_time()
         self.remote_bytes = self.local_bytes = self.fetches = self.out_bytes = self.timed = 0
 
     def record(self, spec: FnSpec, side: str, calls: int, wall: float, t0: float,
@@ -114,7 +171,8 @@ class Stats:
                "compute_s": self.compute_s, "fetch_s": self.fetch_s,
                "remote_bytes": self.remote_bytes, "local_bytes": self.local_bytes,
                "fetches": self.fetches, "out_bytes": self.out_bytes,
-               "compile_s": self.compile_s, "wall_s": wall, "t0": t0, "t": time.time(),
+               "compile_s": self.compile_s, "cpu_s": time.thread_time() - self.cpu0,
+               "wall_s": wall, "t0": t0, "t": time.time(),
                "jit": im.jit, "reason": im.reason, "errors": errors,
                "id": uuid.uuid4().hex, "warm": warm}
         w.log_event(TOPIC, msg)
@@ -172,6 +230,14 @@ def _run(im: Impl, spec: FnSpec, args: list, kwargs: dict, st: Stats,
 def call_one(spec: FnSpec, side: str, warm: bool, args: tuple, kwargs: dict) -> Any:
     """One call (a Dask task): futures in ``args`` arrive resolved by Dask, store
     references are resolved here."""
+    LEDGER.begin()
+    try:
+        return _call_one(spec, side, warm, args, kwargs)
+    finally:
+        LEDGER.end()
+
+
+def _call_one(spec: FnSpec, side: str, warm: bool, args: tuple, kwargs: dict) -> Any:
     t0 = time.time()
     w0 = time.perf_counter()
     im = impl(spec)
@@ -203,6 +269,15 @@ def call_chunk(spec: FnSpec, side: str, warm: bool, start: Any, n: int,
     """``n`` calls: argument ``pos`` of call ``i`` is ``per_call[pos][i]`` when ``pos`` is
     in ``per_call``, else ``consts[pos]``; ``start`` is the first call's index in the map
     (or, for calls that are not contiguous, their indices)."""
+    LEDGER.begin()
+    try:
+        return _call_chunk(spec, side, warm, start, n, per_call, consts, kwargs)
+    finally:
+        LEDGER.end()
+
+
+def _call_chunk(spec: FnSpec, side: str, warm: bool, start: Any, n: int,
+                per_call: dict[int, Any], consts: tuple, kwargs: dict) -> ChunkResult:
     t0 = time.time()
     w0 = time.perf_counter()
     im = impl(spec)

@@ -3,7 +3,9 @@
 One :class:`Runtime` per cluster session. It keeps the session's :class:`Placer` (pure,
 :mod:`workbench.placement.functions`), feeds it the measurements workers send as Dask
 events (and chunks return with their results), measures the transfer rate between workers
-and the storage side's CPU load, and tracks the work it has queued per side (backlog).
+and each side's CPU load (CPU taken by other work: a worker's process CPU minus its event
+loop's and its function calls', :meth:`Runtime.load`), and tracks the work it has queued
+per side (backlog) and per worker (a probe goes to the least busy worker of its side).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ...functions.refs import StoreRef
 from ...placement import PlacementError, resolve
 from ...placement.functions import SIDES, Env, Placer
 from .batch import Calls, Chunk, chunk_args, split_args
-from .calls import TOPIC, call_chunk, call_one
+from .calls import TOPIC, call_chunk, call_one, cpu_sample
 from .store import StoreClient, ensure
 
 _RUNTIMES: dict[int, Runtime] = {}
@@ -54,11 +56,13 @@ class Runtime:
         self.placer = Placer()
         self.lock = threading.RLock()
         self.backlog = dict.fromkeys(SIDES, 0.0)
+        self.queued: dict[str, list[float]] = {}    # worker -> [est. seconds, chunks]
         self.rate, self.latency, self.calibrated = 1e9, 5e-4, False
         self.jit: dict[str, tuple[bool, str | None]] = {}
         self.done: deque[tuple[float, str, int, str, float]] = deque(maxlen=100000)
         self._workers: tuple[float, dict] = (0.0, {})
         self._cpu: tuple[float, dict, dict] = (0.0, {}, {})
+        self._samples: dict[str, dict] = {}
         self.client.subscribe_topic(TOPIC, self._on_event)
 
     # --- the cluster as measured ---------------------------------------------------------
@@ -98,27 +102,49 @@ class Runtime:
         self.calibrated = True
 
     def load(self) -> tuple[dict[str, float], dict[str, float]]:
-        """The storage side's CPU load not caused by our own calls there (0..0.95), and
-        the measured CPU % per side; sampled from Dask's worker metrics once a second."""
+        """Per side, the share of its CPU taken by other work (0..0.95), and its measured
+        CPU %; sampled from the workers at most once a second.
+
+        Each worker reports its process's CPU seconds, its event loop thread's and its
+        function calls' (:func:`~.calls.cpu_sample`); what is left is other work on that
+        worker (other tasks, say a stream running there). The calls' own CPU, warm-ups
+        and the event loop serving store reads to the compute side are not "load": they
+        are this runtime's own work, and counting them once made the storage side look
+        busy because compute-side calls were reading from it, which kept calls there."""
         t, load, cpu = self._cpu
         now = time.monotonic()
         if now - t < 1.0:
             return load, cpu
-        info = self.client.scheduler_info(n_workers=-1)["workers"]
-        cpu = dict.fromkeys(SIDES, 0.0)
-        cores = dict.fromkeys(SIDES, 0)
-        for w in info.values():
-            s = side_of(w.get("resources") or {})
-            cpu[s] += float((w.get("metrics") or {}).get("cpu", 0.0))
-            cores[s] += 1
-        wall = time.time()
-        own = dict.fromkeys(SIDES, 0.0)
-        with self.lock:
-            for t_end, _, _, side, busy in self.done:
-                if wall - t_end < 2.0:
-                    own[side] += busy / 2.0
-        load = {s: min(max((cpu[s] / 100.0 - own[s]) / max(cores[s], 1), 0.0), 0.95)
-                for s in SIDES}
+        try:
+            got = self.client.run(cpu_sample)
+        except Exception:  # noqa: BLE001 - a worker leaving mid-sample: keep the last
+            self._cpu = (now, load, cpu)
+            return load, cpu
+        ws = self.workers()
+        other = dict.fromkeys(SIDES, 0.0)
+        busy = dict.fromkeys(SIDES, 0.0)
+        count = dict.fromkeys(SIDES, 0)
+        fresh = False
+        for addr, smp in got.items():
+            prev = self._samples.get(addr)
+            if prev is None or smp["t"] - prev["t"] < 0.2:
+                continue
+            dt = smp["t"] - prev["t"]
+            side = side_of(ws.get(addr, {}))
+            proc = smp["proc"] - prev["proc"]
+            mine = (smp["loop"] - prev["loop"]) + (smp["ours"] - prev["ours"])
+            other[side] += max(proc - mine, 0.0) / dt
+            busy[side] += 100.0 * proc / dt
+            count[side] += 1
+            fresh = True
+        for addr, smp in got.items():
+            prev = self._samples.get(addr)
+            if prev is None or smp["t"] - prev["t"] >= 0.2:
+                self._samples[addr] = smp
+        if fresh:
+            load = {s: min(other[s] / count[s], 0.95) if count[s] else load.get(s, 0.0)
+                    for s in SIDES}
+            cpu = {s: busy[s] if count[s] else cpu.get(s, 0.0) for s in SIDES}
         self._cpu = (now, load, cpu)
         return load, cpu
 
@@ -138,6 +164,8 @@ class Runtime:
             self.jit[msg["fn"]] = (bool(msg.get("jit")), msg.get("reason"))
             if msg.get("warm"):
                 return
+            if "load" not in msg:            # the side's load as last sampled
+                msg = {**msg, "load": self._cpu[1].get(msg.get("side"), 0.0)}
             if not self.placer.observe(msg):
                 return
             self.done.append((msg["t"], msg["fn"], int(msg["calls"]), msg["side"],
@@ -175,17 +203,32 @@ class Runtime:
             return {"workers": ws, "resources": {"storage": 1}, "allow_other_workers": False}
         return {"workers": workers, "allow_other_workers": False}
 
-    def _account(self, fut: Any, side: str, seconds: float) -> None:
-        if seconds <= 0:
-            return
+    def _account(self, fut: Any, side: str, seconds: float, worker: str | None = None,
+                 work: float = 0.0) -> None:
+        """Count a submitted task in its side's backlog (``seconds``) and its worker's
+        queue (``work`` seconds, one task) until it is done."""
         with self.lock:
             self.backlog[side] += seconds
+            if worker is not None:
+                q = self.queued.setdefault(worker, [0.0, 0])
+                q[0] += work
+                q[1] += 1
 
         def release(_: Any) -> None:
             with self.lock:
                 self.backlog[side] = max(self.backlog[side] - seconds, 0.0)
+                if worker is not None:
+                    q = self.queued[worker]
+                    q[0] = max(q[0] - work, 0.0)
+                    q[1] -= 1
 
         fut.add_done_callback(release)
+
+    def least_queued(self, workers: list[str]) -> str:
+        """The worker with the least work queued by this runtime (a probe goes there, so
+        probes of different functions do not share a worker and skew each other)."""
+        with self.lock:
+            return min(workers, key=lambda w: (*self.queued.get(w, (0.0, 0)), w))
 
     # --- calls ---------------------------------------------------------------------------
     def call(self, fn: Any, args: tuple, kwargs: dict) -> Any:
@@ -222,18 +265,21 @@ class Runtime:
         self.calibrate()
         d = self._decide(fn, n, remote, None)
         calls.decisions.append(d)
-        if d.phase == "explore" and d.probe_calls:
-            probes = []
-            unknown = [s for s in SIDES if not self.placer.profile(fn.token).known(s)]
-            for s in unknown:
-                take, todo = todo[:d.probe_calls], todo[d.probe_calls:]
-                probes += self._submit(calls, take, s, self.sides()[s], per_call, consts,
-                                       kwargs, d, one=True)
-            calls.wait_chunks(probes)        # measure before deciding the rest
-            if len(todo):
-                d = self._decide(fn, len(todo), remote, None)
-                calls.decisions.append(d)
-        if len(todo) and d.probe_calls and d.phase != "explore":
+        probing: dict[str, list[Chunk]] = {}
+        while d.phase == "explore" and d.probe_calls and len(todo) > 1:
+            for s in d.probes or (d.probe_side,):
+                if s not in probing:
+                    take, todo = todo[:d.probe_calls], todo[d.probe_calls:]
+                    probing[s] = self._submit(calls, take, s, self.sides()[s], per_call,
+                                              consts, kwargs, d, one=True)
+            running = [c for cs in probing.values() for c in cs if c.stats is None]
+            if not running or not len(todo):
+                break
+            calls.wait_any(running)          # measure before deciding the rest
+            d = self._decide(fn, len(todo), remote, None)
+            calls.decisions.append(d)
+        if (len(todo) > 1 and d.probe_calls and d.phase == "refresh"
+                and d.probe_side not in probing):
             take, todo = todo[-d.probe_calls:], todo[:-d.probe_calls]
             self._submit(calls, take, d.probe_side, self.sides()[d.probe_side], per_call,
                          consts, kwargs, d, one=True)
@@ -247,6 +293,8 @@ class Runtime:
                 one: bool = False) -> list[Chunk]:
         """Chunks of ``idx`` on ``side``: one per worker (storage: by the owner of each
         call's first store reference)."""
+        if one and side == "compute":
+            workers = [self.least_queued(workers)]
         groups = _groups(idx, side, workers, per_call, consts, one)
         per = d.per_call.get(side, 0.0) / max(self.slots().get(side, 1), 1)
         fn_spec = calls.fn.spec()
@@ -257,7 +305,8 @@ class Runtime:
             fut = self.client.submit(
                 call_chunk, fn_spec, side, False, start, len(part), sub, consts, kwargs,
                 pure=False, key=f"wb-map-{calls.fn.name}-{uuid.uuid4().hex[:12]}", **kw)
-            self._account(fut, side, per * len(part))
+            self._account(fut, side, per * len(part), worker,
+                          d.per_call.get(side, 0.0) * len(part))
             out.append(calls.add(Chunk(part, fut, side, worker)))
         return out
 
