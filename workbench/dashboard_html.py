@@ -217,3 +217,94 @@ def events_html(rows: list[dict[str, Any]], error: str | None = None) -> str:
 def events_text(rows: list[dict[str, Any]]) -> str:
     return "\n".join(f"{r['time']:8.2f} s  {r['kind']:<9} {r['stage'] + ' ' if r['stage'] else ''}"
                      f"{r['line']}" for r in rows[::-1])
+
+
+# --- function board --------------------------------------------------------------------------
+
+SIDE_COLOR = {"storage": "#6a1b9a", "compute": "#00695c"}
+
+
+def _placement_setting(p: Any) -> str:
+    if isinstance(p, dict):
+        return ", ".join(f"{k}:{v}" for k, v in p.items())
+    return short(p) if isinstance(p, str) and "://" in p else str(p)
+
+
+def _secs(x: float | None) -> str:
+    if x is None or x != x:
+        return "&ndash;"
+    if x == float("inf"):
+        return "&infin;"
+    return f"{x * 1e3:,.1f} ms" if x < 1 else f"{x:,.2f} s"
+
+
+def _jit(r: dict[str, Any]) -> tuple[str, str]:
+    """(cell text, tooltip) for the jit column."""
+    if r.get("jit") is True:
+        return "numba", "compiled with numba where it runs"
+    if r.get("jit") is False:
+        return "Python", r.get("jit_reason") or "plain Python"
+    return "&ndash;", "not run yet"
+
+
+def functions_html(rows: list[dict[str, Any]], now: dict[str, float] | None = None) -> str:
+    """One table row per function (the records of :mod:`workbench.functions.view`):
+    placement setting, calls, calls/s now (``now``: the board's, by name; else the
+    record's) and overall, calls by side, the latest decision (side, phase, estimated
+    finish per side, reason), jit (or why not) and errors. All text is escaped.
+
+    >>> html = functions_html([{"name": "f<1>", "placement": "auto", "calls": 3,
+    ...     "calls_per_s": 1.0, "calls_per_s_overall": 2.0, "side": "storage",
+    ...     "phase": "exploit", "reason": "a < b", "est_storage_s": 0.5,
+    ...     "est_compute_s": 2.0, "jit": True, "jit_reason": None, "errors": 0,
+    ...     "calls_by_side": {"storage": 3, "compute": 0}}])
+    >>> "f&lt;1&gt;" in html and "a &lt; b" in html and "storage" in html
+    True
+    """
+    if not rows:
+        return (f'<div class="wb-functions" style="{FONT} color:{FG2}">no functions defined '
+                "yet (@wb.function or %%function)</div>")
+    th = (f'style="text-align:left; padding:2px 6px; border-bottom:1px solid {BORDER}; '
+          'white-space:nowrap"')
+    td = 'style="padding:2px 6px; vertical-align:top; white-space:nowrap"'
+    head = ["function", "placement", "calls", "calls/s now", "overall", "by side",
+            "decision", "est. storage", "est. compute", "reason", "jit", "errors"]
+    out = ["<tr>" + "".join(f"<th {th}>{h}</th>" for h in head) + "</tr>"]
+    for r in rows:
+        rate = (now or {}).get(r["name"], r.get("calls_per_s", 0.0))
+        by = " / ".join(f'<span style="color:{SIDE_COLOR.get(s, FG2)}">{escape(s)} '
+                        f"{fmt_count(n)}</span>" for s, n in r.get("calls_by_side", {}).items()
+                        if n) or "&ndash;"
+        side = r.get("side")
+        decision = ("&ndash;" if side is None else
+                    f'<b style="color:{SIDE_COLOR.get(side, FG2)}">{escape(side)}</b> '
+                    f'<span style="color:{FG2}">({escape(str(r.get("phase")))})</span>')
+        jit, why = _jit(r)
+        errors = r.get("errors", 0)
+        cells = [f"<b>{escape(r['name'])}</b>", escape(_placement_setting(r["placement"])),
+                 fmt_count(r.get("calls", 0)), fmt_rate(rate),
+                 fmt_rate(r.get("calls_per_s_overall", 0.0)), by, decision,
+                 _secs(r.get("est_storage_s")), _secs(r.get("est_compute_s"))]
+        out.append(
+            f'<tr data-function="{escape(r["name"])}">'
+            + "".join(f"<td {td}>{c}</td>" for c in cells)
+            + f'<td style="padding:2px 6px; vertical-align:top; min-width:260px; '
+              f'color:{FG2}" class="wb-reason">{escape(r.get("reason") or "")}</td>'
+            + f'<td {td} title="{escape(why, quote=True)}">{jit}</td>'
+            + f'<td {td}>' + (f'<span style="color:#c62828">{errors}</span>' if errors
+                              else "0") + "</td></tr>")
+    return (f'<div class="wb-functions" style="{FONT} overflow-x:auto">'
+            '<table style="border-collapse:collapse">' + "".join(out) + "</table></div>")
+
+
+def functions_summary_html(n: int, calls: int, now_per_s: float, state: str,
+                           link: str | None = None) -> str:
+    color = STATUS_COLOR["running"] if state == "live" else STATUS_COLOR["finished"]
+    dot = "●" if state == "live" else "■"
+    bits = [f'<b><span style="color:{color}">{dot}</span> functions {escape(state)}</b>',
+            f"{n} function(s)", f"{fmt_count(calls)} calls", f"now {fmt_rate(now_per_s)}"]
+    if link:
+        bits.append(f'<a href="{escape(link)}" target="_blank" '
+                    f'style="color:#1565c0;text-decoration:underline">Dask dashboard</a>')
+    return (f'<div class="wb-summary" style="{FONT} font-size:13px; padding:2px 0">'
+            + " &middot; ".join(bits) + "</div>")

@@ -22,7 +22,8 @@ from .errors import WorkbenchError
 WB_USAGE = """\
 %wb status                       runs started by %%stream in this session, and where they run
 %wb cluster [ADDR|local|docker]  start or connect to the Dask cluster, show its workers
-%wb functions                    functions: calls/s, placement, latest decision and why
+%wb functions [--text]           functions: calls/s, placement, latest decision and why
+                                 (a live board in a notebook; --text: the text view)
 %wb reconfigure NAME OP=N ...    (live reconfiguration: not available yet)"""
 
 
@@ -94,8 +95,10 @@ def wb(line: str) -> None:
             raise UsageError(str(exc)) from None
     elif cmd == "functions":
         from .functions import summary
+        from .widgets import in_kernel, show_functions
 
-        print(summary())
+        if "--text" in rest or not in_kernel() or show_functions() is None:
+            print(summary())
     elif cmd == "reconfigure":
         raise UsageError("%wb reconfigure: live reconfiguration of running programs is not "
                          "available yet.\nFix: stop the run (NAME.stop()) and start it again "

@@ -49,4 +49,6 @@ def test_wb_functions_lists_them(ip, capsys):
     ip.run_cell_magic("function", "listed", "def listed(x):\n    return x\n")
     ip.run_line_magic("wb", "functions")
     out = capsys.readouterr().out
-    assert "listed: placement 'auto'" in out
+    assert "listed: placement 'auto'" in out          # no kernel here: the text view
+    ip.run_line_magic("wb", "functions --text")
+    assert "listed: placement 'auto'" in capsys.readouterr().out

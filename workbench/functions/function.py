@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 PLACEMENTS = ("auto", "storage", "compute")
 _REGISTRY: dict[str, Function] = {}
+_ALL: weakref.WeakValueDictionary[str, Function] = weakref.WeakValueDictionary()   # by token
 
 
 def _check_placement(name: str, placement: Any) -> Any:
@@ -74,6 +76,7 @@ class Function:
         self._spec: Any = None
         functools.update_wrapper(self, func, updated=())
         _REGISTRY[self.name] = self
+        _ALL[self.token] = self
 
     @property
     def py_func(self) -> Callable:
@@ -209,6 +212,14 @@ class Function:
         from .view import text
 
         return text([self])
+
+    def dashboard(self, window: float = 60.0, interval: float = 0.5) -> Any:
+        """This function's live board (:class:`workbench.widgets.FunctionsBoard`): calls/s
+        over the last ``window`` seconds, placement, the latest decision and its reasons.
+        ``board.close()`` stops it."""
+        from ..widgets import FunctionsBoard
+
+        return FunctionsBoard([self], window=window, interval=interval)
 
 
 def _jit_state(token: str) -> tuple[bool, str | None]:

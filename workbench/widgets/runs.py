@@ -1,7 +1,6 @@
 """The live dashboard of a run: ipywidgets and a plotly ``FigureWidget``.
 
-This is the only module that imports ipywidgets and plotly (``run.dashboard()`` imports it
-lazily). A :class:`Dashboard` shows
+A :class:`Dashboard` (``run.dashboard()``) shows
 
 - a summary line: status, records read, records/s now and on average, records out,
   elapsed time and the Dask dashboard link;
@@ -33,42 +32,9 @@ import threading
 import time
 from typing import Any
 
-from . import dashboard_html as H
-from . import dashboard_model as M
-
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-PLOTLY_MIME = "application/vnd.plotly.v1+json"
-
-
-def in_kernel() -> bool:
-    """True inside a Jupyter kernel (a frontend can show widgets)."""
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def show(run: Any, **options: Any) -> Dashboard | None:
-    """Display ``run``'s dashboard when running in a Jupyter kernel; else do nothing.
-
-    A dashboard that cannot be built (a broken widget install) is a warning: the run
-    goes on without it.
-    """
-    if not in_kernel():
-        return None
-    from IPython.display import display
-
-    try:
-        board = run.dashboard(**options)
-    except Exception as exc:  # noqa: BLE001 - the run matters more than its view
-        import warnings
-
-        warnings.warn(f"the live dashboard could not be shown: {type(exc).__name__}: {exc}\n"
-                      "Fix: pip install -U ipywidgets plotly anywidget (the run goes on; "
-                      "run.metrics has its data).", stacklevel=3)
-        return None
-    display(board)
-    return board
+from .. import dashboard_html as H
+from .. import dashboard_model as M
+from .display import PLOTLY_MIME, display_board
 
 
 class Dashboard:
@@ -342,21 +308,7 @@ class Dashboard:
             self.figure.layout.autosize = True
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        for delay in (0.5, 2.0):
-            timer = threading.Timer(delay, self._fit)
-            timer.daemon = True
-            timer.start()
-        display({WIDGET_MIME: {"model_id": self.box.model_id, "version_major": 2,
-                               "version_minor": 0},
-                 "text/plain": f"dashboard of {self.name} (live view: needs a running kernel)"},
-                raw=True)
-        with self._lock:
-            if self._final is not None:
-                display(self._final, raw=True)
-            else:     # filled in with the static figure when the run ends
-                self._handles.append(display({"text/plain": ""}, raw=True, display_id=True))
+        display_board(self, f"dashboard of {self.name} (live view: needs a running kernel)")
 
     def close(self) -> None:
         """Stop updating and close the widgets (the run goes on)."""
@@ -367,11 +319,3 @@ class Dashboard:
     def __repr__(self) -> str:
         state = "final" if self._final is not None else "live"
         return f"<Dashboard of {self.name} [{state}], {self.updates} update(s)>"
-
-
-def wait_updates(board: Dashboard, n: int, timeout: float = 10.0) -> int:
-    """Block until ``board`` has updated ``n`` more times (for scripts and tests)."""
-    start, deadline = board.updates, time.monotonic() + timeout
-    while board.updates < start + n and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return board.updates - start

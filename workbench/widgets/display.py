@@ -1,0 +1,34 @@
+"""What both live views share: where they can show, and how they are displayed."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (a frontend can show widgets)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def display_board(board: Any, label: str) -> None:
+    """The live widget, then the static figure (now if final, else filled in later)."""
+    from IPython.display import display
+
+    for delay in (0.5, 2.0):
+        timer = threading.Timer(delay, board._fit)
+        timer.daemon = True
+        timer.start()
+    display({WIDGET_MIME: {"model_id": board.box.model_id, "version_major": 2,
+                           "version_minor": 0}, "text/plain": label}, raw=True)
+    with board._lock:
+        if board._final is not None:
+            display(board._final, raw=True)
+        else:     # filled in with the static figure when the board ends
+            board._handles.append(display({"text/plain": ""}, raw=True, display_id=True))
