@@ -124,13 +124,18 @@ class Inbox:
         ``spread``: sender ``k`` of ``senders`` sends exactly the sequence numbers ``s``
         with ``s % senders == k`` (one piece each); otherwise every sender sends a piece of
         every sequence number (``parts == senders``). A sequence number is *closed* when
-        each sender responsible for it has delivered its piece or ended: a run stopped
-        early leaves gaps (its readers stop independently), and an ordered consumer must
-        step over them instead of waiting, holding the senders' credits, for ever.
+        each sender responsible for it has delivered its piece or ended. A run that stops
+        leaves gaps (a reader that was ahead has read batches the others never will): a
+        closed sequence number that no piece arrived for is yielded as ``(seq, None)``, a
+        batch of no records, so that it travels on and closes the gap for every stage
+        downstream too; an ordered consumer waiting (and holding its senders' credits) for
+        a batch that never comes would otherwise stop the run for ever.
         """
         pending: dict[int, dict[int, Any]] = {}
         ended: set[int] = set()
-        nxt = start
+        nxt = start              # every sequence number below it has been yielded
+        done: set[int] = set()   # yielded at or above nxt (unordered)
+        top = start - 1          # the highest sequence number any piece arrived for
 
         def closed(s: int) -> bool:
             got = pending.get(s, ())
@@ -147,18 +152,26 @@ class Inbox:
                 ended.add(sender)
             else:
                 pending.setdefault(seq, {})[sender] = batch
-            ready = []
+                top = max(top, seq)
             if ordered:
-                last = max(pending, default=-1)
-                while nxt <= last and closed(nxt):
-                    if nxt in pending:
-                        ready.append(nxt)
-                    nxt += 1             # (a gap left by a stop is stepped over)
+                ready = []
+                while nxt <= top and closed(nxt):
+                    ready.append(nxt)    # (a gap left by a stop yields no records)
+                    nxt += 1
             else:
                 ready = sorted(s for s in pending if closed(s))
+                done.update(ready)
+                while nxt <= top and (nxt in done or closed(nxt)):
+                    if nxt not in done:
+                        ready.append(nxt)        # a gap
+                    done.discard(nxt)
+                    nxt += 1
             self.held = sum(len(p) for p in pending.values())
             for s in ready:
-                got = pending.pop(s)
+                got = pending.pop(s, None)
+                if got is None:
+                    yield s, None
+                    continue
                 yield s, _join([got[k] for k in sorted(got)])
                 for k in got:
                     ack = self.acks.get(k)
