@@ -56,3 +56,13 @@ def test_pieces_of_every_sender_are_joined_in_sender_order():
     box.put(0, END, None)
     box.put(1, END, None)
     assert drain(box, senders=2, parts=2, ordered=True, spread=False) == [(0, [0.0, 1.0])]
+
+
+def test_an_instance_sharing_its_unit_round_robin_sees_gaps_only_in_its_own_share():
+    # instance 1 of 2 gets the odd sequence numbers only, from three spread senders (sender
+    # k reads s % 3 == k). Sender 1 ends after 1, so 7 is a gap; the even ones are not ours
+    box = feed([(1, 1), (0, 3), (2, 5), (0, 9), (1, END), (2, END), (0, END)])
+    got = box.batches(3, 1, False, threading.Event(), spread=True, start=1, stride=2)
+    out = [(s, b is None) for s, b in got]
+    box.close()
+    assert out == [(1, False), (3, False), (5, False), (9, False), (7, True)]

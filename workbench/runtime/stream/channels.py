@@ -115,7 +115,7 @@ class Inbox:
                 raise Aborted()
 
     def batches(self, senders: int, parts: int, ordered: bool, abort: threading.Event,
-                spread: bool = False, start: int = 0
+                spread: bool = False, start: int = 0, stride: int = 1
                 ) -> Iterator[tuple[int, np.ndarray | None]]:
         """Assembled batches: the pieces of each sequence number joined in sender order; in
         sequence order when ``ordered``. Credits return after the consumer is done with a
@@ -130,10 +130,14 @@ class Inbox:
         batch of no records, so that it travels on and closes the gap for every stage
         downstream too; an ordered consumer waiting (and holding its senders' credits) for
         a batch that never comes would otherwise stop the run for ever.
+
+        ``start``, ``stride``: the sequence numbers this consumer receives at all (an
+        instance ``j`` of a unit that ``p`` instances share round robin gets ``j, j + p,
+        ...``); only these can be gaps.
         """
         pending: dict[int, dict[int, Any]] = {}
         ended: set[int] = set()
-        nxt = start              # every sequence number below it has been yielded
+        nxt = start              # every one of ours below it has been yielded
         done: set[int] = set()   # yielded at or above nxt (unordered)
         top = start - 1          # the highest sequence number any piece arrived for
 
@@ -157,7 +161,7 @@ class Inbox:
                 ready = []
                 while nxt <= top and closed(nxt):
                     ready.append(nxt)    # (a gap left by a stop yields no records)
-                    nxt += 1
+                    nxt += stride
             else:
                 ready = sorted(s for s in pending if closed(s))
                 done.update(ready)
@@ -165,7 +169,7 @@ class Inbox:
                     if nxt not in done:
                         ready.append(nxt)        # a gap
                     done.discard(nxt)
-                    nxt += 1
+                    nxt += stride
             self.held = sum(len(p) for p in pending.values())
             for s in ready:
                 got = pending.pop(s, None)

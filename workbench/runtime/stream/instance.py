@@ -124,8 +124,10 @@ def _inputs(spec: InstanceSpec, source: Any, rs: Any, inbox: Any
     if spec.upstream is not None:
         up = spec.upstream
         parts = up.parallelism if up.coverage == "all" else 1
+        mine = spec.unit.parallelism if spec.unit.routing == "spread" else 1
         yield from inbox.batches(up.parallelism, parts, spec.unit.ordered, rs.abort,
-                                 spread=up.coverage == "spread")
+                                 spread=up.coverage == "spread",
+                                 start=spec.index if mine > 1 else 0, stride=mine)
         return
     step = spec.unit.parallelism if spec.unit.routing == "spread" else 1
     seq = spec.index if step > 1 else 0
