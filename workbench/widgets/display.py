@@ -32,3 +32,26 @@ def display_board(board: Any, label: str) -> None:
             display(board._final, raw=True)
         else:     # filled in with the static figure when the board ends
             board._handles.append(display({"text/plain": ""}, raw=True, display_id=True))
+
+
+class LiveBoard:
+    """What both live views do when they end: draw once more, freeze the controls, and fill
+    in the static output (``static()``) wherever they were displayed."""
+
+    _final: dict | None
+    _handles: list
+    error: BaseException | None
+
+    def _finalize(self) -> None:
+        self._stop.set()
+        with self._lock:
+            if self._final is not None:
+                return
+            try:
+                self._last_refresh()
+            except Exception as exc:  # noqa: BLE001 - keep what was drawn
+                self.error = exc
+            self._freeze()
+            self._final = self.static()
+            for handle in self._handles:
+                handle.update(self._final, raw=True)

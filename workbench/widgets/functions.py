@@ -14,13 +14,13 @@ import time
 from typing import Any
 
 from .. import dashboard_html as H
-from .display import PLOTLY_MIME, display_board
+from .display import PLOTLY_MIME, LiveBoard, display_board
 
 BIN_S = 0.5          # the function board's calls/s bins
 NOW_S = 5.0          # its "calls/s now": the last 5 s
 
 
-class FunctionsBoard:
+class FunctionsBoard(LiveBoard):
     """Live view of serverless functions: ``wb.functions.dashboard()`` (all of them, and
     those defined after it opened) or ``fn.dashboard()`` (one).
 
@@ -201,19 +201,11 @@ class FunctionsBoard:
     def closed(self) -> bool:
         return self._final is not None
 
-    def _finalize(self) -> None:
-        self._stop.set()
-        with self._lock:
-            if self._final is not None:
-                return
-            try:
-                self.refresh(final=True)
-            except Exception as exc:  # noqa: BLE001 - keep what was drawn
-                self.error = exc
-            self.mode.disabled = True
-            self._final = self.static()
-            for handle in self._handles:
-                handle.update(self._final, raw=True)
+    def _last_refresh(self) -> None:
+        self.refresh(final=True)
+
+    def _freeze(self) -> None:
+        self.mode.disabled = True
 
     def static(self) -> dict:
         """What the board shows as a static plotly figure (a mimebundle with a text

@@ -34,10 +34,10 @@ from typing import Any
 
 from .. import dashboard_html as H
 from .. import dashboard_model as M
-from .display import PLOTLY_MIME, display_board
+from .display import PLOTLY_MIME, LiveBoard, display_board
 
 
-class Dashboard:
+class Dashboard(LiveBoard):
     """Live view of one run (see the module docstring). ``run.dashboard()`` makes one.
 
     Parameters
@@ -253,21 +253,12 @@ class Dashboard:
         threading.Thread(target=self.run.stop, daemon=True, name="wb-dashboard-stop").start()
 
     # --- the end: final picture and static output ------------------------------------------
-    def _finalize(self) -> None:
-        """Draw the final data once, stop updating, fill in the static output."""
-        self._stop.set()
-        with self._lock:
-            if self._final is not None:
-                return
-            try:
-                self.refresh(live=False)
-            except Exception as exc:  # noqa: BLE001 - keep what was drawn
-                self.error = exc
-            self.stop_button.disabled = True
-            self.stop_button.description = self.run.status.capitalize()
-            self._final = self.static()
-            for handle in self._handles:
-                handle.update(self._final, raw=True)
+    def _last_refresh(self) -> None:
+        self.refresh(live=False)         # the final data, drawn once
+
+    def _freeze(self) -> None:
+        self.stop_button.disabled = True
+        self.stop_button.description = self.run.status.capitalize()
 
     def static(self) -> dict:
         """The whole run as a static plotly figure (a mimebundle with a text fallback)."""
