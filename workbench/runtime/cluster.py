@@ -32,8 +32,11 @@ class Session:
 
     @property
     def workers(self) -> dict[str, dict[str, float]]:
-        info = self.client.scheduler_info(n_workers=-1)["workers"] \
-            if _takes_n_workers(self.client) else self.client.scheduler_info()["workers"]
+        # asked of the scheduler directly: client.scheduler_info() returns the client's
+        # cached identity, which its periodic refresh may replace, between the fetch and
+        # the read, by one without per-worker entries (workers would seem to have left)
+        kw = {"n_workers": -1} if _takes_n_workers(self.client) else {}
+        info = self.client.sync(self.client.scheduler.identity, **kw)["workers"]
         return {addr: dict(w.get("resources") or {}) for addr, w in info.items()}
 
     @property
