@@ -99,3 +99,15 @@ def kernel_client(name: str = "workbench", spec_manager=None):
     finally:
         client.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def execute_notebook(path: Path, kernel: str, **env: str):
+    """Execute ``path`` top to bottom with ``kernel`` (``WB_SMALL=1`` and ``env``); returns
+    the notebook after asserting that no cell raised."""
+    from workbench import demo
+
+    nb = demo.execute(path, kernel=kernel, env={"WB_SMALL": "1", **env})
+    errors = [o for c in nb.cells for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors, errors
+    return nb

@@ -37,14 +37,20 @@ class OperatorError(WorkbenchError):
         self.original = original
 
     def __reduce__(self):  # crosses process boundaries (Dask tasks) intact
-        original = self.original
-        try:
-            import pickle
+        return (_rebuild_operator_error,
+                (str(self), self.operator, self.seq, portable(self.original)))
 
-            pickle.dumps(original)
-        except Exception:  # noqa: BLE001 - keep its text when the object cannot travel
-            original = RuntimeError(repr(original))
-        return (_rebuild_operator_error, (str(self), self.operator, self.seq, original))
+
+def portable(original: BaseException | None) -> BaseException | None:
+    """``original`` if it pickles (to cross a process boundary inside another error), else
+    a RuntimeError that keeps its text."""
+    try:
+        import pickle
+
+        pickle.dumps(original)
+    except Exception:  # noqa: BLE001 - keep its text when the object cannot travel
+        return RuntimeError(repr(original))
+    return original
 
 
 def _rebuild_operator_error(message: str, operator: str, seq: int | None,

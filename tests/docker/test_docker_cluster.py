@@ -37,6 +37,17 @@ def ours(session_id: str) -> list[str]:
            [n.name for n in c.networks.list(filters=flt)]
 
 
+def same_as_local_from_artifacts(session, prog, run) -> None:
+    """``run`` gave the local engine's output, and every worker that loaded one of its
+    artifacts got a numba cache hit (no compile)."""
+    ref = prog.run(engine="local")
+    ref.wait()
+    np.testing.assert_allclose(run.output, ref.output)
+    stats = worker_stats(session.client, [a.module for a in run.artifacts.values()])
+    loaded = [s for w in stats.values() for s in w.values()]
+    assert loaded and all(s == {"hits": 1, "misses": 0} for s in loaded), stats
+
+
 def test_workers_are_containers_with_resources(docker_session):
     ws = docker_session.workers
     assert sorted(tuple(r) for r in ws.values()) == [("compute",), ("compute",), ("storage",)]
@@ -69,12 +80,7 @@ def test_compiled_by_the_docker_driver_workers_load_it(docker_session):
     run.wait()
     assert run.status == "finished", run.error
     assert any("compiled by docker" in e for e in run.events.message), run.events
-    ref = prog.run(engine="local")
-    ref.wait()
-    np.testing.assert_allclose(run.output, ref.output)
-    stats = worker_stats(docker_session.client, [a.module for a in run.artifacts.values()])
-    loaded = [s for w in stats.values() for s in w.values()]
-    assert loaded and all(s == {"hits": 1, "misses": 0} for s in loaded), stats
+    same_as_local_from_artifacts(docker_session, prog, run)
 
 
 def test_a_compile_error_in_the_container_names_the_operator(docker_session):
@@ -119,12 +125,7 @@ def test_without_a_shared_disk_workers_get_bundles(image):
         run = prog.run()                 # on the current session: this one
         run.wait()
         assert run.status == "finished", run.error
-        ref = prog.run(engine="local")
-        ref.wait()
-        np.testing.assert_allclose(run.output, ref.output)
-        stats = worker_stats(session.client, [a.module for a in run.artifacts.values()])
-        loaded = [s for w in stats.values() for s in w.values()]
-        assert loaded and all(s == {"hits": 1, "misses": 0} for s in loaded), stats
+        same_as_local_from_artifacts(session, prog, run)
     finally:
         session.close()
     assert ours(sid) == []

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.conftest import workbench_kernel
+from tests.conftest import execute_notebook, workbench_kernel
 from workbench import demo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,10 +20,7 @@ def kernel():
 
 
 def test_function_placement_notebook_runs_top_to_bottom(kernel):
-    nb = demo.execute(NOTEBOOK, kernel=kernel, env={"WB_SMALL": "1"})
-    errors = [o for c in nb.cells for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert not errors, errors
+    nb = execute_notebook(NOTEBOOK, kernel)
     text = "\n".join(demo.stream_text(nb))
     assert "degree:" in text and "FunctionError: function 'degree' raised ValueError" in text
     assert "StoreKeyError: store key 'nb/graph/part-99'" in text

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import workbench_kernel
+from tests.conftest import execute_notebook, workbench_kernel
 from workbench import demo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,11 +18,7 @@ def kernel():
 
 
 def test_quickstart_runs_top_to_bottom(kernel, tmp_path):
-    nb = demo.execute(ROOT / "notebooks" / "00_quickstart.ipynb", kernel=kernel,
-                      env={"WB_SMALL": "1"})
-    errors = [o for c in nb.cells for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert not errors, errors
+    nb = execute_notebook(ROOT / "notebooks" / "00_quickstart.ipynb", kernel)
     text = "\n".join(demo.stream_text(nb))
     assert "throughput: local engine" in text and "dask engine" in text
     assert "inconsistent rates in split-join 1" in text

@@ -95,14 +95,9 @@ class FunctionError(WorkbenchError):
         self.__cause__ = original
 
     def __reduce__(self):  # crosses process boundaries (Dask results) intact
-        original = self.original
-        try:
-            import pickle
+        from ..errors import portable
 
-            pickle.dumps(original)
-        except Exception:  # noqa: BLE001 - keep its text when the object cannot travel
-            original = RuntimeError(repr(original))
-        return (_rebuild, (str(self), self.function, self.call, original))
+        return (_rebuild, (str(self), self.function, self.call, portable(self.original)))
 
 
 def _rebuild(message: str, function: str, call: int | None,
