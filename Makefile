@@ -1,5 +1,6 @@
 # make demo: run the quickstart headless and print its throughput.
 # make test: every test tier this machine can run.
+# make lint: ruff, and the architecture's import contracts (pyproject.toml, lint-imports).
 # Both create .venv (Python >= 3.11) when it is missing and install the project into it.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -23,6 +24,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check workbench tests
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/workbench bench compile

@@ -74,7 +74,7 @@ def workbench_kernel() -> str:
 
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-    from workbench import kernelspec
+    from workbench.notebook import kernelspec
 
     try:
         KernelSpecManager().get_kernel_spec(kernelspec.NAME)

@@ -1,13 +1,15 @@
-"""The ``workbench`` command: ``kernel install``, ``demo``, ``containers ...``, ``bench ...``."""
+"""The ``workbench`` command: ``kernel``, ``demo``, ``containers``, ``bench``."""
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+from typing import Any
 
 
 def _kernel(args: argparse.Namespace) -> int:
-    from . import kernelspec
+    from .notebook import kernelspec
 
     prefix = sys.prefix if args.sys_prefix else args.prefix
     name, title = (("workbench-container", "Python 3 (workbench, container)")
@@ -15,6 +17,19 @@ def _kernel(args: argparse.Namespace) -> int:
     where = kernelspec.install(user=args.user, prefix=prefix, name=name)
     print(f"installed kernelspec {name!r} ({title}) in {where}")
     return 0
+
+
+def _kernel_container(args: argparse.Namespace) -> int:
+    """What the "Python 3 (workbench, container)" kernelspec runs: the launcher of
+    :mod:`workbench.containers.kernel`, sharing this process's artifact store."""
+    from .compile import default_root
+    from .containers.kernel import launch
+
+    try:
+        return launch(args.connection_file, str(default_root()))
+    except Exception as exc:  # noqa: BLE001 - Jupyter shows the launcher's stderr
+        print(f"workbench container kernel: {exc}", file=sys.stderr)
+        return 1
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -27,6 +42,92 @@ def _bench(args: argparse.Namespace) -> int:
     from .bench import run
 
     return run(args.name, args)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .containers import image
+
+    tag = image.build(args.base, no_cache=args.no_cache)
+    print(tag)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .containers import engine, image
+
+    why = engine.unavailable()
+    if why:
+        print(f"engine: not available: {why}")
+        return 1
+    info = engine.client().version()
+    print(f"engine: Docker {info.get('Version')} ({engine.client().api.base_url})")
+    try:
+        base = image.resolve_base()
+        tag = image.image_tag()
+        have = image.exists(tag)
+        size = f", {engine.client().images.get(tag).attrs['Size'] / 2**20:,.0f} MiB" \
+            if have else ""
+        state = "present" + size if have else "missing: workbench containers build"
+        print(f"image:  {tag} ({state})\n"
+              f"base:   {base} ({'present' if image.exists(base) else 'missing'})")
+    except Exception as exc:  # noqa: BLE001 - report, do not fail the status
+        print(f"image:  {exc}")
+    ours = engine.ours()
+    print(f"running: {len(ours['containers'])} container(s) {' '.join(ours['containers'])}; "
+          f"{len(ours['networks'])} network(s) {' '.join(ours['networks'])}")
+    return 0
+
+
+def _clean(args: argparse.Namespace) -> int:
+    from .containers import engine
+
+    removed = engine.cleanup(session=args.session)
+    print(f"removed {removed['containers']} container(s), {removed['networks']} network(s)")
+    if args.images:
+        c = engine.client()
+        for img in c.images.list(filters={"label": f"{engine.LABEL}.image=1"}):
+            for tag in img.tags:
+                c.images.remove(tag, force=True)
+                print(f"removed image {tag}")
+    return 0
+
+
+def _certs(args: argparse.Namespace) -> int:
+    from .runtime.docker_cluster import write_certs
+
+    paths = write_certs(args.dir)
+    print(f"wrote {', '.join(paths.values())}\nclient: DASK_CONFIG={args.dir} (then "
+          "wb.cluster('tls://127.0.0.1:8786')); compose: WORKBENCH_CERTS=" + args.dir)
+    return 0
+
+
+def _base(args: argparse.Namespace) -> int:
+    from .containers.image import OFFLINE_BASE, dockerfile_dir
+
+    script = dockerfile_dir() / "base" / "build.sh"
+    return subprocess.call(["bash", str(script), args.name or OFFLINE_BASE])
+
+
+def _add_containers(sub: Any) -> None:
+    c = sub.add_parser("containers", help="the pinned image, Docker clusters, clean-up")
+    csub = c.add_subparsers(dest="action", required=True)
+    b = csub.add_parser("build", help="build this host's image (wheels downloaded here)")
+    b.add_argument("--base", default=None, help="base image (default: $WORKBENCH_BASE_IMAGE, "
+                   "python:3.11-slim, or workbench-base:bookworm when only that is present)")
+    b.add_argument("--no-cache", action="store_true", help="rebuild every layer")
+    b.set_defaults(fn=_build)
+    s = csub.add_parser("status", help="engine, image for this host, our containers")
+    s.set_defaults(fn=_status)
+    cl = csub.add_parser("clean", help="remove every container and network workbench started")
+    cl.add_argument("--session", default=None, help="only this session's (its id)")
+    cl.add_argument("--images", action="store_true", help="also remove workbench images")
+    cl.set_defaults(fn=_clean)
+    ce = csub.add_parser("certs", help="TLS certificates for containers/compose.yaml")
+    ce.add_argument("dir", help="directory for ca.pem, cert.pem, key.pem, dask.yaml")
+    ce.set_defaults(fn=_certs)
+    ba = csub.add_parser("base", help="build the offline base image with debootstrap (root)")
+    ba.add_argument("name", nargs="?", default=None, help="image name (workbench-base:bookworm)")
+    ba.set_defaults(fn=_base)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,15 +144,17 @@ def main(argv: list[str] | None = None) -> int:
     ki.add_argument("--container", action="store_true",
                     help='"Python 3 (workbench, container)": ipykernel inside the image')
     ki.set_defaults(fn=_kernel)
+    kr = ksub.add_parser("run-container", help="launch the container kernel (what the "
+                         "container kernelspec runs; Jupyter passes the connection file)")
+    kr.add_argument("connection_file")
+    kr.set_defaults(fn=_kernel_container)
 
     d = sub.add_parser("demo", help="run the quickstart notebook headless, print throughput")
     d.add_argument("--notebook", default=None, help="notebook to run (default: quickstart)")
     d.add_argument("--out", default=None, help="where to save the executed notebook")
     d.set_defaults(fn=_demo)
 
-    from .containers.cli import add_parser as add_containers
-
-    add_containers(sub)
+    _add_containers(sub)
 
     from .bench import BENCHMARKS
 

@@ -50,7 +50,7 @@ def _ensure_kernel() -> None:
     try:
         KernelSpecManager().get_kernel_spec("workbench")
     except NoSuchKernel:
-        from . import kernelspec
+        from .notebook import kernelspec
 
         kernelspec.install(prefix=sys.prefix)
 

@@ -122,7 +122,7 @@ class Lab:
 def lab(tmp_path_factory):
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-    from workbench import kernelspec
+    from workbench.notebook import kernelspec
 
     try:
         KernelSpecManager().get_kernel_spec("workbench")

@@ -7,25 +7,7 @@ import time
 import numpy as np
 
 import workbench as wb
-
-
-@wb.operator
-def scale(x):
-    return x * 2.0
-
-
-@wb.operator(consumes=4, produces=1)
-def mean4(x):
-    return x.reshape(-1, 4).sum(axis=1) / 4.0
-
-
-@wb.operator(state=np.zeros(1))
-def running_sum(x, state):
-    out = np.empty_like(x)
-    for i in range(x.size):
-        state[0] += x[i]
-        out[i] = state[0]
-    return out
+from workbench.examples.quickstart import scale
 
 
 def user_key(batch):

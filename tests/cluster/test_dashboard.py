@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 import workbench as wb
-from workbench.widgets import PLOTLY_MIME, Dashboard, in_kernel, show, wait_updates
+from workbench.examples.quickstart import mean4, running_sum, scale
+from workbench.observe.widgets import PLOTLY_MIME, Dashboard, in_kernel, show, wait_updates
 
-from .ops import explode_late, mean4, running_sum, scale
+from .ops import explode_late
 
 POOL = np.random.default_rng(3).random(16 * 4096)
 

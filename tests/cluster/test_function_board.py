@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import workbench as wb
-from workbench.widgets import PLOTLY_MIME, FunctionsBoard, wait_updates
+from workbench.observe.widgets import PLOTLY_MIME, FunctionsBoard, wait_updates
 
 
 def double(x):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import workbench as wb
-from workbench.workloads import graph
+from workbench.workloads import rmat
 
 
 def total(x, k):
@@ -145,12 +145,12 @@ def test_numba_fallback_is_recorded(session):
 
 
 def test_auto_places_each_function_and_explains(session):
-    refs = graph.put_graph("t/g", 12, 2, seed=3)
-    parts, starts = graph.queries(refs, 200, seed=1)
-    khop = wb.function(graph.khop, placement="auto")
+    refs = rmat.put_graph("t/g", 12, 2, seed=3)
+    parts, starts = rmat.queries(refs, 200, seed=1)
+    khop = wb.function(rmat.khop, placement="auto")
     for _ in range(3):
         got = khop.map(parts, starts, 2).result()
-    expected = [graph.khop(wb.store.get(r), int(s), 2) for r, s in zip(parts, starts)]
+    expected = [rmat.khop(wb.store.get(r), int(s), 2) for r, s in zip(parts, starts)]
     assert got.tolist() == expected
     d = khop.decisions
     assert d["phase"].iloc[0] == "explore" and len(d) >= 4
@@ -184,10 +184,10 @@ def test_storage_load_is_other_work_not_our_calls_or_reads(session):
     from workbench.runtime.functions import runtime
 
     rt = runtime()
-    refs = graph.put_graph("t/gl", 13, 1, seed=2)
-    parts, starts = graph.queries(refs, 200, seed=3)
-    on_compute = wb.function(graph.khop, placement="compute")    # reads from storage
-    on_storage = wb.function(graph.khop, placement="storage")
+    refs = rmat.put_graph("t/gl", 13, 1, seed=2)
+    parts, starts = rmat.queries(refs, 200, seed=3)
+    on_compute = wb.function(rmat.khop, placement="compute")    # reads from storage
+    on_storage = wb.function(rmat.khop, placement="storage")
     on_storage.warm(parts[0], int(starts[0]), 3)
     _fresh_load(rt)
     t = time.monotonic()
@@ -205,9 +205,9 @@ def test_storage_load_is_other_work_not_our_calls_or_reads(session):
 
 
 def test_store_readers_probe_the_storage_side_first(session):
-    refs = graph.put_graph("t/gp", 12, 2, seed=4)
-    parts, starts = graph.queries(refs, 100, seed=2)
-    khop = wb.function(graph.khop, placement="auto")
+    refs = rmat.put_graph("t/gp", 12, 2, seed=4)
+    parts, starts = rmat.queries(refs, 100, seed=2)
+    khop = wb.function(rmat.khop, placement="auto")
     assert len(khop.map(parts, starts, 2).result()) == 100
     d = khop.decisions
     assert (d["phase"].iloc[0], d["probe_side"].iloc[0]) == ("explore", "storage")

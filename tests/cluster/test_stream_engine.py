@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import workbench as wb
+from workbench.examples.quickstart import mean4, running_sum, scale
 from workbench.runtime.stream import worker as W
 
-from .ops import explode_late, mean4, per_key, running_sum, scale, slow_sink
+from .ops import explode_late, per_key, slow_sink
 
 DATA = np.random.default_rng(7).random(200_000)
 

@@ -51,7 +51,7 @@ ns = {{"__name__": "__main__"}}
 exec(compile(cell, name, "exec"), ns)
 import numpy as np
 from workbench.compile import ArtifactStore, CompiledSegment
-from workbench.fusion import plan_segments, segments
+from workbench.model.fusion import plan_segments, segments
 import workbench as wb
 {install}
 prog = wb.sources.array(np.arange(64.0), batch_size=16) >> ns["fir"] >> ns["acc"]

@@ -8,27 +8,9 @@ import numpy as np
 import pytest
 
 import workbench as wb
+from workbench.examples.quickstart import mean4, running_sum, scale
 
 K = 3.0
-
-
-@wb.operator
-def scale(x):
-    return x * 2.0
-
-
-@wb.operator(consumes=4, produces=1)
-def mean4(x):
-    return x.reshape(-1, 4).sum(axis=1) / 4.0
-
-
-@wb.operator(state=np.zeros(1))
-def running_sum(x, state):
-    out = np.empty_like(x)
-    for i in range(x.size):
-        state[0] += x[i]
-        out[i] = state[0]
-    return out
 
 
 @wb.operator(state=np.zeros(1), key=lambda b: b.astype(np.int64) % 5, key_groups=8)

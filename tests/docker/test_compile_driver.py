@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import workbench as wb
-from tests.cluster.ops import mean4, running_sum, scale
 from workbench.compile import ArtifactStore, CompiledSegment
 from workbench.compile.docker_driver import DockerDriver
-from workbench.fusion import plan_segments, segments
+from workbench.examples.quickstart import mean4, running_sum, scale
+from workbench.model.fusion import plan_segments, segments
 from workbench.runtime.preflight import dry_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,8 +27,8 @@ import json
 import numpy as np
 import workbench as wb
 from workbench.compile import CompiledSegment
-from workbench.fusion import plan_segments, segments
-from tests.cluster.ops import scale, mean4, running_sum
+from workbench.model.fusion import plan_segments, segments
+from workbench.examples.quickstart import mean4, running_sum, scale
 prog = wb.sources.array(np.arange(4096.0), batch_size=1024) >> scale >> mean4 >> running_sum
 cs = CompiledSegment(segments(plan_segments(prog))[0])
 out = cs(prog.source.batch(0), cs.new_states(), 0)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import workbench as wb
-from tests.cluster.ops import mean4, running_sum, scale
+from workbench.examples.quickstart import mean4, running_sum, scale
 
 COMPOSE = Path(__file__).resolve().parents[2] / "containers" / "compose.yaml"
 

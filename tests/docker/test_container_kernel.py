@@ -13,8 +13,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 from tests.magics.test_kernel import execute, text_of
-from workbench import kernelspec
 from workbench.containers import engine
+from workbench.notebook import kernelspec
 
 NAME = "workbench-container"
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import workbench as wb
-from tests.cluster.ops import mean4, running_sum, scale
 from tests.docker.conftest import worker_stats
 from workbench.containers import engine
+from workbench.examples.quickstart import mean4, running_sum, scale
 from workbench.runtime.docker_cluster import DockerCluster
 
 DATA = np.random.default_rng(7).random(2**16)

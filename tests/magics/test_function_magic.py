@@ -29,7 +29,7 @@ def test_function_magic_binds_a_function(ip):
 
 
 def test_function_magic_keeps_the_cell_source_for_numba(ip):
-    from workbench.functions.compile import function_module
+    from workbench.compile.functions import function_module
 
     ip.run_cell_magic("function", "sq", "def sq(x):\n    return x * x\n")
     mt, reason = function_module(ip.user_ns["sq"].py_func, "sq")
@@ -41,7 +41,7 @@ def test_function_magic_bad_lines(ip):
         ip.run_cell_magic("function", "f --placment storage", "def f(x):\n    return x\n")
     with pytest.raises(UsageError, match="defines no function"):
         ip.run_cell_magic("function", "f", "x = 1\n")
-    with pytest.raises(wb.PlacementError, match="not a place"):
+    with pytest.raises(UsageError, match="'moon' is not a place"):
         ip.run_cell_magic("function", "f --placement moon", "def f(x):\n    return x\n")
 
 

@@ -8,7 +8,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
 from tests.conftest import kernel_client
-from workbench import kernelspec
+from workbench.notebook import kernelspec
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from IPython.core.error import UsageError
 
 import workbench as wb
 from tests.conftest import ipython_shell as get_ipython
-from workbench import cells
+from workbench.notebook import runs, stream_cell
 
 DATA = np.random.default_rng(7).random(8000)
 
@@ -124,12 +124,12 @@ def test_dataframe_column_and_source_objects(ip):
 
 
 def test_no_run_binds_a_pipeline(ip):
-    before = len(cells.runs())
+    before = len(runs.runs())
     ip.run_cell_magic("stream", "built --source data --no-run", OPS)
     prog = ip.user_ns["built"]
     assert isinstance(prog, wb.Pipeline)
     assert prog.stage_names == ("scale", "mean4")
-    assert len(cells.runs()) == before
+    assert len(runs.runs()) == before
 
 
 def test_summary_is_printed_without_no_widget(ip, capsys):
@@ -249,7 +249,7 @@ def test_bad_lines_are_usage_errors(ip, line, words):
 
 
 def test_syntax_error_gives_cell_line(ip):
-    with pytest.raises(cells.CellSyntaxError) as info:
+    with pytest.raises(wb.errors.CellSyntaxError) as info:
         ip.run_cell_magic("stream", "p --source data", "x = 1\ndef f(x):\n    return x +\n")
     assert "cell line 4" in str(info.value) and "return x +" in str(info.value)
 
@@ -259,7 +259,7 @@ BAD_CELLS = [
     ("%%stream p --source nothing_here\n" + OPS, UsageError),
     ("%%stream p --source data --placement scale=moon\n" + OPS, UsageError),
     ("%%stream p --source data --parallelism scale=two\n" + OPS, UsageError),
-    ("%%stream p --source data\ndef f(x)\n    return x\n", cells.CellSyntaxError),
+    ("%%stream p --source data\ndef f(x)\n    return x\n", wb.errors.CellSyntaxError),
     ("%%stream p --source data\ndef nocomp(x):\n    return x.zzz\n", wb.CompileError),
     ("%%stream p --source data\ndef boom(x):\n    return x[:1]\n", wb.OperatorError),
     ("%%stream p --source data\n" + OPS + "wb.splitjoin(scale, mean4, join_weights=(1, 1))\n",
@@ -309,12 +309,12 @@ def test_stream_cell_without_ipython():
     code = textwrap.dedent("""
         import sys
         import numpy as np
-        from workbench.cells import stream_cell
+        from workbench.notebook.stream_cell import stream_cell
         ns = {"data": np.arange(16.0)}
         cell = "import numpy as np\\ndef scale(x):\\n    return x * 2.0\\n"
         stream_cell("prog", cell, ns, source="data", batch_size=4, widget=False)
         assert (ns["prog"].output == np.arange(16.0) * 2).all(), ns["prog"].output
-        assert "IPython" not in sys.modules, "cells.py must not import IPython"
+        assert "IPython" not in sys.modules, "the stream cell must not import IPython"
         print("ok")
         """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -324,10 +324,10 @@ def test_stream_cell_without_ipython():
 
 def test_stream_cell_in_process_takes_values_and_dicts():
     ns: dict = {}
-    cells.stream_cell("p", OPS, ns, source=DATA, batch_size=1000, widget=False,
+    stream_cell.stream_cell("p", OPS, ns, source=DATA, batch_size=1000, widget=False,
                       parallelism={"scale": 1})
     np.testing.assert_allclose(ns["p"].output, reference(DATA))
-    prog = cells.stream_cell("q", OPS, ns, run=False)
+    prog = stream_cell.stream_cell("q", OPS, ns, run=False)
     assert prog.source is None and prog.stage_names == ("scale", "mean4")
-    with pytest.raises(cells.CellError, match="positive integer"):
-        cells.parse_hints(["scale=0"], "parallelism")
+    with pytest.raises(wb.CellError, match="positive integer"):
+        stream_cell.parse_hints(["scale=0"], "parallelism")

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import workbench as wb
-from workbench import dashboard_html as H
-from workbench import dashboard_model as M
-from workbench.fusion import plan_segments
+from workbench.model.fusion import plan_segments
+from workbench.observe import html as H
+from workbench.observe import run_view as M
 from workbench.placement import place
 
 W = {"tcp://127.0.0.1:1": {"compute": 1}, "tcp://127.0.0.1:2": {"compute": 1},
@@ -45,8 +45,8 @@ def test_layout_follows_the_plan_left_to_right():
     assert lay.edge(0) == "a -> b" and lay.edge(2) is None
     assert lay.source_stage == "a"
     assert lay.resources[S1] == "storage"
-    assert [u.has_inbox for u in lay.units] == [False, True, True]
-    assert "c: hint 'storage'" in lay.units[2].reasons
+    assert [lay.has_inbox(u) for u in lay.units] == [False, True, True]
+    assert "c: hint 'storage'" in lay.unit_reasons(lay.units[2])
 
 
 def test_fused_segments_and_keyed_sources():

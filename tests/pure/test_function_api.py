@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import workbench as wb
-from workbench.cells import CellError
-from workbench.functions.cells import function_cell
-from workbench.functions.compile import function_module
+from workbench.compile.functions import function_module
+from workbench.errors import CellError
+from workbench.notebook.function_cell import function_cell
 
 
 def test_decorator_forms() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.dashboard_html import functions_html, functions_summary_html
-from workbench.functions.view import name_of, rate_series, rows_text
+from workbench.functions.view import rows_text
+from workbench.observe.function_view import name_of, rate_series
+from workbench.observe.html import functions_html, functions_summary_html
 
 
 def row(name, **kw):

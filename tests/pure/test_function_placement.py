@@ -8,10 +8,10 @@ from collections import deque
 import numpy as np
 import pytest
 
-from workbench.functions.pack import combine, pack, unpack
-from workbench.functions.refs import StoreRef, owner
+from workbench.model.refs import StoreRef, owner
 from workbench.placement.functions import Env, Placer, split
-from workbench.workloads import graph, heavy
+from workbench.runtime.functions.pack import combine, pack, unpack
+from workbench.workloads import heavy, rmat
 
 ENV = Env(slots={"storage": 1, "compute": 2}, rate=1e9, latency=5e-4)
 
@@ -136,10 +136,10 @@ def test_combine_restores_call_order() -> None:
 
 
 def test_rmat_is_seeded_and_partitions_cover_the_graph() -> None:
-    a = graph.rmat_edges(10, 8, seed=3)
-    b = graph.rmat_edges(10, 8, seed=3)
+    a = rmat.rmat_edges(10, 8, seed=3)
+    b = rmat.rmat_edges(10, 8, seed=3)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
-    parts = graph.partitions(10, 3, 8, seed=3)
+    parts = rmat.partitions(10, 3, 8, seed=3)
     assert sum(p.indices.size for p in parts) == 8 << 10
     assert sum(p.indptr.size - 1 for p in parts) == 1 << 10
     deg = np.bincount(a[0], minlength=1 << 10)
@@ -161,20 +161,20 @@ def _bfs(p, start, k):
 
 
 def test_khop_matches_a_plain_bfs() -> None:
-    p = graph.partitions(9, 2, 8, seed=5)[1]
+    p = rmat.partitions(9, 2, 8, seed=5)[1]
     rng = np.random.default_rng(0)
     for s in p.first + rng.integers(0, p.indptr.size - 1, 20):
         for k in (0, 1, 2, 3):
-            assert graph.khop(p, int(s), k) == _bfs(p, int(s), k)
+            assert rmat.khop(p, int(s), k) == _bfs(p, int(s), k)
 
 
 def test_queries_and_heavy_inputs_are_seeded() -> None:
     refs = [StoreRef(f"g/part-{i}", "tcp://s:1", 10) for i in range(2)]
-    graph.remember(refs, graph.partitions(8, 2, 4, seed=1))
-    a, b = graph.queries(refs, 30, seed=4), graph.queries(refs, 30, seed=4)
+    rmat.remember(refs, rmat.partitions(8, 2, 4, seed=1))
+    a, b = rmat.queries(refs, 30, seed=4), rmat.queries(refs, 30, seed=4)
     assert a[0] == b[0] and np.array_equal(a[1], b[1])
     for ref, s in zip(*a):
-        first, rows = graph._META[ref.key]
+        first, rows = rmat._META[ref.key]
         assert first <= s < first + rows
     assert np.array_equal(heavy.inputs(3, seed=2), heavy.inputs(3, seed=2))
     assert math.isfinite(heavy.simulate(heavy.inputs(1)[0], 5))

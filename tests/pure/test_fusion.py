@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import workbench as wb
-from workbench.fusion import Branching, plan_segments, segments
+from workbench.model.fusion import Branching, plan_segments, segments
 
 
 def op(name, **kw):

@@ -6,31 +6,13 @@ import numpy as np
 import pytest
 
 import workbench as wb
-from workbench.sdf import granularity
-
-
-@wb.operator
-def scale(x):
-    return x * 2.0
-
-
-@wb.operator(consumes=4, produces=1)
-def mean4(x):
-    return x.reshape(-1, 4).sum(axis=1) / 4.0
+from workbench.examples.quickstart import mean4, running_sum, scale
+from workbench.model.sdf import granularity
 
 
 @wb.operator(consumes=2, produces=3)
 def up(x):
     return np.repeat(x, 3)[: len(x) // 2 * 3]
-
-
-@wb.operator(state=np.zeros(1))
-def running_sum(x, state):
-    out = np.empty_like(x)
-    for i in range(x.size):
-        state[0] += x[i]
-        out[i] = state[0]
-    return out
 
 
 def src(n=64, b=16):

@@ -8,7 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from workbench.runtime.stream.channels import END, Inbox
+from workbench.runtime.stream.frames import END
+from workbench.runtime.stream.inbox import Inbox
 
 
 def feed(pieces: list[tuple[int, object]]) -> Inbox:

@@ -52,10 +52,10 @@ def worker(root: str, program: str, batch_size: int = 4096) -> dict[str, Any]:
     _warm(np.ones(3))
     warm_ms = (time.perf_counter() - t0) * 1e3
 
-    from workbench.bench.ops import PROGRAMS
-    from workbench.compile import ArtifactStore, CompiledSegment
-    from workbench.compile.store import toolchain
-    from workbench.fusion import plan_segments, segments
+    from ..compile import ArtifactStore, CompiledSegment
+    from ..compile.artifacts import toolchain
+    from ..model.fusion import plan_segments, segments
+    from .ops import PROGRAMS
 
     toolchain()  # the host CPU query, once per process, is not the artifact's cost
     store = ArtifactStore(root)

@@ -117,10 +117,10 @@ def _driver_round_trip(store_root: str, tag: str, reps: int) -> tuple[float, lis
 
     from ..compile import ArtifactStore, CompiledSegment
     from ..compile.docker_driver import DockerDriver
-    from ..fusion import plan_segments, segments
-    from ..graph import operator
+    from ..model.fusion import plan_segments, segments
+    from ..model.graph import operator
+    from ..model.sources import array
     from ..runtime.preflight import dry_run
-    from ..sources import array
     from .ops import mean4, running_sum
 
     drv = DockerDriver(ArtifactStore(store_root), image=tag).start()

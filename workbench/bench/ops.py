@@ -1,6 +1,7 @@
 """Benchmark operators, in a real module so fresh processes can import them by name.
 
-The trio is the program of DESIGN.md section 3 (``scale >> mean4 >> running_sum``);
+The trio is the program of DESIGN.md section 3 (``scale >> mean4 >> running_sum``, from
+:mod:`workbench.examples.quickstart`);
 ``fir`` is one heavier stateful operator (a 32-tap FIR filter whose taps are a captured
 global array, so its artifact also carries an ``.npy``).
 
@@ -19,29 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from ..graph import operator
-from ..sources import array
+from ..examples.quickstart import mean4, running_sum, scale
+from ..model.graph import operator
+from ..model.sources import array
+
+__all__ = ["PROGRAMS", "fir", "fir_program", "mean4", "running_sum", "scale", "trio"]
 
 TAPS = np.hanning(32) / np.hanning(32).sum()
-
-
-@operator
-def scale(x):
-    return x * 2.0
-
-
-@operator(consumes=4, produces=1)
-def mean4(x):
-    return x.reshape(-1, 4).sum(axis=1) / 4.0
-
-
-@operator(state=np.zeros(1))
-def running_sum(x, state):
-    out = np.empty_like(x)
-    for i in range(x.size):
-        state[0] += x[i]
-        out[i] = state[0]
-    return out
 
 
 @operator(state=np.zeros(TAPS.size - 1))

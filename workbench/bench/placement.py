@@ -26,9 +26,9 @@ COLUMNS = ["workload", "policy", "calls", "seconds", "calls_per_s", "vs_best_fix
 
 
 def workloads(p: dict[str, Any], seed: int = 1) -> list[Any]:
-    from ..workloads import graph, heavy_workload, khop_workload, mixed_workload
+    from ..workloads import heavy_workload, khop_workload, mixed_workload, rmat
 
-    refs = graph.put_graph("bench/graph", p["scale"], p["parts"], seed=seed)
+    refs = rmat.put_graph("bench/graph", p["scale"], p["parts"], seed=seed)
     return [khop_workload(refs, p["rounds"], p["khop"], p["k"], seed),
             heavy_workload(p["rounds"], p["heavy"], p["iters"], seed=seed),
             mixed_workload(refs, p["rounds"], p["mixed_khop"], p["mixed_heavy"], p["k"],

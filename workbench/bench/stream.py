@@ -118,7 +118,7 @@ def run_hand(b: int, n: int, **_: Any) -> tuple[int, float, float]:
 
 
 def program(b: int, n: int) -> Any:
-    from ..sources import generator
+    from ..model.sources import generator
 
     return generator(functools.partial(batch, b=b), batches=n) >> ops.scale >> ops.mean4 \
         >> ops.running_sum

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .segment import CompiledSegment, new_state
-from .store import ArtifactStore, default_store, jit_enabled, toolchain
+from .artifacts import ArtifactStore, default_root, default_store, jit_enabled, toolchain
+from .segment import Artifacts, CompiledSegment, is_numba_error, new_state
+from .source import ModuleText
 
-__all__ = ["ArtifactStore", "CompiledSegment", "compiled_operator", "default_store",
-           "jit_enabled", "new_state", "toolchain"]
+__all__ = ["ArtifactStore", "Artifacts", "CompiledSegment", "ModuleText", "compiled_operator",
+           "default_root", "default_store", "is_numba_error", "jit_enabled", "new_state",
+           "toolchain"]
 
 
 def compiled_operator(op: Any, store: ArtifactStore | None = None) -> Any:

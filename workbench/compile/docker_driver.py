@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import CompileError, WorkbenchError
-from .store import ArtifactStore, default_store, toolchain
+from .artifacts import ArtifactStore, default_store, toolchain
 
 PORT = 8750
 _LEN = struct.Struct("!Q")
@@ -110,27 +110,15 @@ class DockerDriver:
         from ..containers import engine, image
 
         t0 = time.perf_counter()
-        c = engine.client()
         engine.reap_orphans()
         tag = self.image or image.ensure()
-        root = str(self.store.root) if self.mount else "/artifacts"
-        env = {"WB_DRIVER_TOKEN": self._token, "WORKBENCH_ARTIFACTS": root,
-               **engine.forwarded_env()}
-        kw: dict[str, Any] = {}
-        if self.mount:
-            self.store.root.mkdir(parents=True, exist_ok=True)
-            kw["volumes"] = {root: {"bind": root, "mode": "rw"}}
-            kw["user"] = engine.host_user()
-            cwd = os.getcwd()             # operators defined in modules next to the notebook
-            if cwd not in ("/", root):  # (the store, nested or not, stays writable)
-                kw["volumes"][cwd] = {"bind": cwd, "mode": "ro"}
-            env["PYTHONPATH"] = cwd
         try:
-            self.container = c.containers.run(
+            self.container = engine.create(
                 tag, ["python", "-m", "workbench.compile.docker_driver", "serve", str(PORT)],
-                name=f"wb-compile-{self.session}", detach=True, init=True, environment=env,
-                labels=engine.labels(self.session, "compile"),
-                ports={f"{PORT}/tcp": ("127.0.0.1", None)}, **kw)
+                session=self.session, role="compile", name=f"wb-compile-{self.session}",
+                store_root=str(self.store.root) if self.mount else "/artifacts",
+                mount=self.mount, env={"WB_DRIVER_TOKEN": self._token},
+                ports={f"{PORT}/tcp": ("127.0.0.1", None)})
             self.container.reload()
             port = self.container.attrs["NetworkSettings"]["Ports"][f"{PORT}/tcp"][0]
             self.address = ("127.0.0.1", int(port["HostPort"]))

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import WorkbenchError
-from .store import ArtifactStore, default_store
+from .artifacts import ArtifactStore, default_store
 
 DRIVERS = ("local", "docker")
 _LOCK = threading.Lock()

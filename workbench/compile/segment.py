@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import CompileError, OperatorError
-from ..fusion import Segment
+from ..model.fusion import Segment
 from . import diagnose
+from .artifacts import ORIGINS, ArtifactStore, default_store, jit_enabled, toolchain
 from .kernels import group_order_np
 from .source import ModuleText, Origin, operator_module
-from .store import ORIGINS, ArtifactStore, default_store, jit_enabled, toolchain
 
 _RATE = "__wb_rate__"
 
@@ -206,7 +206,7 @@ class CompiledSegment:
                 raise self._rate_error(exc.args, seq) from None
             raise self._failure(exc, x, states, seq) from exc
         except Exception as exc:
-            if self.jit and _is_numba_compile_error(exc):
+            if self.jit and is_numba_error(exc):
                 raise diagnose.explain(exc, self.names, ORIGINS, self._calls,
                                        self.module) from exc
             raise self._failure(exc, x, states, seq) from exc
@@ -284,7 +284,8 @@ def _python_keyed(op: Any, x: np.ndarray, keys: np.ndarray, state: Any) -> np.nd
         state, tuple) else tuple(s[0] for s in state))
 
 
-def _is_numba_compile_error(exc: BaseException) -> bool:
+def is_numba_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is numba's (a typing or lowering error, not the user's code)."""
     try:
         from numba.core.errors import NumbaError
     except ImportError:  # pragma: no cover

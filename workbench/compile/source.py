@@ -151,7 +151,7 @@ class ModuleBuilder:
                 self._bind(name, scope[name], func.__name__)
 
     def _bind(self, name: str, value: Any, user: str) -> None:
-        from ..graph import Operator
+        from ..model.graph import Operator
 
         if name in self.values:
             if self.values[name] is value:

@@ -12,14 +12,10 @@ import os
 import socket
 from typing import Any
 
-from ..errors import WorkbenchError
+from ..errors import ContainerError
 
 LABEL = "org.workbench"
 INSTALL = "pip install 'workbench[docker]'   (the docker SDK and cryptography)"
-
-
-class ContainerError(WorkbenchError):
-    """The Docker engine, an image or a container could not do what was asked."""
 
 
 def docker_module() -> Any:
@@ -156,6 +152,49 @@ def ours() -> dict[str, list[str]]:
     return {"containers": [x.name for x in c.containers.list(
                 all=True, filters={"label": f"{LABEL}=1"})],
             "networks": [n.name for n in c.networks.list(filters={"label": f"{LABEL}=1"})]}
+
+
+def create(tag: str, command: list[str], *, session: str, role: str, name: str,
+           store_root: str | None = None, mount: bool | None = None, cwd: str = "ro",
+           env: dict[str, str] | None = None, files: dict[str, bytes] | None = None,
+           file_mode: int = 0o644, start: bool = True, **options: Any) -> Any:
+    """A container of ``tag`` made as every workbench container is: labelled as ours
+    (:func:`labels`), with ``init``, numba's target settings of this process
+    (:func:`forwarded_env`), ``WORKBENCH_ARTIFACTS=store_root``, and, when ``mount``
+    (default: the engine runs on this machine),
+
+    - the artifact store mounted read-write at the same path, the container running as
+      this user so the files it writes are ours;
+    - the current directory mounted at the same path (``cwd``: ``"ro"`` or ``"rw"``) and
+      put on ``PYTHONPATH``, so modules beside a notebook import there too.
+
+    ``files`` (absolute path -> bytes) are copied in before the container starts;
+    ``start=False`` returns it created, not started. Other options go to the SDK's
+    ``containers.create`` (``ports``, ``network``, ``hostname``, ...).
+    """
+    c = client()
+    mount = local_engine() if mount is None else mount
+    environment = {**forwarded_env(), **(env or {})}
+    volumes: dict[str, dict[str, str]] = {}
+    if store_root is not None:
+        environment["WORKBENCH_ARTIFACTS"] = store_root
+    if mount:
+        if store_root is not None:
+            os.makedirs(store_root, exist_ok=True)
+            volumes[store_root] = {"bind": store_root, "mode": "rw"}
+        options.setdefault("user", host_user())
+        here = os.getcwd()
+        if here not in ("/", store_root):    # (a store inside it stays writable)
+            volumes[here] = {"bind": here, "mode": cwd}
+            environment["PYTHONPATH"] = here
+    options.setdefault("detach", True)
+    ctr = c.containers.create(tag, command, name=name, init=True, environment=environment,
+                              volumes=volumes, labels=labels(session, role), **options)
+    if files:
+        put_files(ctr, files, mode=file_mode)
+    if start:
+        ctr.start()
+    return ctr
 
 
 def put_files(container: Any, files: dict[str, bytes], mode: int = 0o644) -> None:

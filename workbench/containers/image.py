@@ -28,7 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .engine import LABEL, ContainerError, client
+from ..errors import ContainerError
+from .engine import LABEL, client
 
 REPOSITORY = "workbench"
 DEFAULT_BASE = "python:3.11-slim"

@@ -1,8 +1,9 @@
 """The "Python 3 (workbench, container)" kernel: ipykernel inside the workbench image.
 
-Jupyter runs ``python -m workbench.containers.kernel {connection_file}`` on the host. This
-launcher starts a container of the image (the same Python, numba and Dask as the docker
-cluster's workers) with
+Jupyter runs ``python -m workbench kernel run-container {connection_file}`` on the host,
+which calls :func:`launch` with this process's artifact store. The launcher starts a
+container of the image (the same Python, numba and Dask as the docker cluster's workers)
+with
 
 - the kernel's five ports published on the host's loopback only, at the numbers Jupyter
   chose (the kernel listens on the container's own interfaces);
@@ -30,29 +31,22 @@ PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 INNER = "/tmp/wb-kernel/connection.json"
 
 
-def launch(connection_file: str) -> int:
-    """Start the kernel container for ``connection_file``; returns the kernel's exit code."""
-    from ..compile.store import default_root
+def launch(connection_file: str, store_root: str) -> int:
+    """Start the kernel container for ``connection_file``, sharing the artifact store at
+    ``store_root``; returns the kernel's exit code."""
     from . import engine, image
 
     info = json.loads(open(connection_file).read())
-    c = engine.client()
     engine.reap_orphans()
     tag = image.ensure(build_missing=False)     # Jupyter would time out during a build
     session = uuid.uuid4().hex[:10]
-    cwd, root = os.getcwd(), str(default_root())
-    os.makedirs(root, exist_ok=True)
-    volumes = {root: {"bind": root, "mode": "rw"}}
-    if cwd != "/":
-        volumes[cwd] = {"bind": cwd, "mode": "rw"}
-    env = {"WORKBENCH_ARTIFACTS": root, "PYTHONPATH": cwd, **engine.forwarded_env()}
-    ctr = c.containers.create(
+    ctr = engine.create(
         tag, ["python", "-m", "workbench.containers.kernel", "--inside", INNER],
-        name=f"wb-kernel-{session}", detach=False, stdin_open=True, init=True,
-        auto_remove=True, environment=env, volumes=volumes, working_dir=cwd,
-        user=engine.host_user(), labels=engine.labels(session, "kernel"),
-        ports={f"{info[p]}/tcp": ("127.0.0.1", info[p]) for p in PORTS})
-    engine.put_files(ctr, {INNER: json.dumps(dict(info, ip="0.0.0.0")).encode()}, 0o600)
+        session=session, role="kernel", name=f"wb-kernel-{session}", store_root=store_root,
+        mount=True, cwd="rw", detach=False, stdin_open=True, auto_remove=True,
+        working_dir=os.getcwd(), start=False,
+        ports={f"{info[p]}/tcp": ("127.0.0.1", info[p]) for p in PORTS},
+        files={INNER: json.dumps(dict(info, ip="0.0.0.0")).encode()}, file_mode=0o600)
     # our end of its stdin: when this process dies, the container's stdin closes and the
     # kernel inside stops (see _inside)
     lifeline = ctr.attach_socket(params={"stdin": 1, "stream": 1})
@@ -109,17 +103,14 @@ def _inside(connection_file: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Inside the container: ``python -m workbench.containers.kernel --inside FILE``. (On
+    the host, ``workbench kernel run-container FILE`` launches it: see the kernelspec.)"""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 2 and argv[0] == "--inside":
         return _inside(argv[1])
-    if len(argv) != 1:
-        print("usage: python -m workbench.containers.kernel CONNECTION_FILE", file=sys.stderr)
-        return 2
-    try:
-        return launch(argv[0])
-    except Exception as exc:  # noqa: BLE001 - Jupyter shows the launcher's stderr
-        print(f"workbench container kernel: {exc}", file=sys.stderr)
-        return 1
+    print("usage: python -m workbench.containers.kernel --inside CONNECTION_FILE",
+          file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

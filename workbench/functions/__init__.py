@@ -1,20 +1,22 @@
-"""Serverless functions: ``@wb.function``, ``wb.store``, the function view.
+"""Serverless functions, the API: ``@wb.function``, ``wb.store``, the function view.
 
 The Dask side lives in :mod:`workbench.runtime.functions`; the cost model in
-:mod:`workbench.placement.functions`. Nothing here imports Dask at module level.
+:mod:`workbench.placement.functions`; the live board in :mod:`workbench.observe.widgets`.
+Nothing here imports Dask at module level.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..model import backends
 from . import store
-from .function import Function, function, registry
-from .refs import FunctionError, StoreError, StoreKeyError, StoreRef
+from .function import Function, function
+from .catalog import registry
 from .view import records, text
 
-__all__ = ["Function", "FunctionError", "StoreError", "StoreKeyError", "StoreRef", "dashboard",
-           "function", "records", "registry", "store", "summary"]
+__all__ = ["Function", "calibrate", "dashboard", "function", "records", "registry", "store",
+           "summary"]
 
 
 def summary() -> str:
@@ -22,11 +24,18 @@ def summary() -> str:
     return text()
 
 
+def calibrate() -> None:
+    """Measure latency and transfer rate between storage and compute workers now (``auto``
+    placement does it before its first decision; benchmarks do it before timing)."""
+    from ..runtime.functions import runtime
+
+    runtime().calibrate()
+
+
 def dashboard(window: float = 60.0, interval: float = 0.5) -> Any:
     """The live function board of every function, including those defined after it opens
-    (:class:`workbench.widgets.FunctionsBoard`): calls/s per function over the last
+    (:class:`workbench.observe.widgets.FunctionsBoard`): calls/s per function over the last
     ``window`` seconds, placement, the latest decision and its reasons.
     ``board.close()`` stops it."""
-    from ..widgets import FunctionsBoard
-
-    return FunctionsBoard(None, window=window, interval=interval)
+    return backends.backend("view", "functions-board")(None, window=window,
+                                                      interval=interval)

@@ -11,38 +11,31 @@
 >>> wb.function(placement="gpu-rack")(len)
 Traceback (most recent call last):
 ...
-workbench.placement.streams.PlacementError: function 'len': placement 'gpu-rack' ...
+workbench.errors.PlacementError: function 'len': placement 'gpu-rack' ...
 """
 
 from __future__ import annotations
 
 import functools
 import uuid
-import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np  # noqa: F401 - the doctest above uses it
 
-from ..placement import PlacementError
+from ..model import backends
+from ..placement import hints
+from . import catalog
 
 if TYPE_CHECKING:
     import pandas as pd
 
 PLACEMENTS = ("auto", "storage", "compute")
-_REGISTRY: dict[str, Function] = {}
-_ALL: weakref.WeakValueDictionary[str, Function] = weakref.WeakValueDictionary()   # by token
 
 
 def _check_placement(name: str, placement: Any) -> Any:
-    if isinstance(placement, dict) or placement in PLACEMENTS:
-        return placement
-    if isinstance(placement, str) and "://" in placement:
-        return placement            # a worker address: checked against the cluster on use
-    raise PlacementError(
-        f"function '{name}': placement {placement!r} is not a place.\nExpected: \"auto\", "
-        "\"storage\", \"compute\", a worker address such as \"tcp://127.0.0.1:40123\", or "
-        "worker resources such as {\"storage\": 1}.\nFix: @wb.function(placement=\"auto\").")
+    return hints.check(placement, f"function '{name}'", allow_auto=True,
+                       fix='@wb.function(placement="auto").')
 
 
 class Function:
@@ -75,8 +68,7 @@ class Function:
         self.token = f"{self.name}-{uuid.uuid4().hex[:10]}"
         self._spec: Any = None
         functools.update_wrapper(self, func, updated=())
-        _REGISTRY[self.name] = self
-        _ALL[self.token] = self
+        catalog.add(self)
 
     @property
     def py_func(self) -> Callable:
@@ -89,9 +81,9 @@ class Function:
     # --- what workers receive --------------------------------------------------------------
     def spec(self) -> Any:
         if self._spec is None:
-            from ..compile.store import default_store
+            from ..compile.artifacts import default_store
+            from ..compile.functions import function_module
             from ..runtime.functions.calls import FnSpec
-            from .compile import function_module
 
             module, reason = (function_module(self.func, self.name) if self.jit_requested
                               else (None, "jit=False: plain Python"))
@@ -130,24 +122,12 @@ class Function:
         """Run one call with these arguments on every worker (compiling or loading the
         compiled code there) without recording it in the profile; returns
         ``{worker: (compiled, reason)}``."""
-        rt = self._rt()
-        spec = self.spec()
-        from ..runtime.functions.calls import call_one
-        from ..runtime.functions.dispatch import side_of
-
-        futs = {}
-        for addr, res in rt.workers().items():
-            side = side_of(res)
-            futs[addr] = rt.client.submit(call_one, spec, side, True, args, kwargs,
-                                          workers=[addr], allow_other_workers=False,
-                                          pure=False, key=f"wb-warm-{self.token}-{addr}")
-        rt.client.gather(list(futs.values()))
-        return dict(rt.client.run(_jit_state, self.token, workers=list(futs)))
+        return self._rt().warm(self.spec(), args, kwargs)
 
     def with_placement(self, placement: Any) -> Function:
         """The same body under another placement, with a profile of its own."""
         f = Function(self.func, placement, self.name, self.jit_requested)
-        _REGISTRY[self.name] = self       # the registry keeps the original
+        catalog.add(self)                # the registry keeps the original
         return f
 
     # --- what was measured and decided -------------------------------------------------------
@@ -185,14 +165,7 @@ class Function:
         rt = _current_rt()
         if rt is None:
             return None
-        got = rt.jit.get(self.token)
-        if got is None and self._spec is not None:
-            ran = [s for s in rt.client.run(_jit_state, self.token).values()
-                   if s[1] != "not called here"]
-            if ran:
-                got = next((s for s in ran if s[0]), ran[0])
-                rt.jit.setdefault(self.token, got)
-        return got
+        return rt.jit_state(self.token, ask=self._spec is not None)
 
     @property
     def jit_reason(self) -> str | None:
@@ -214,30 +187,18 @@ class Function:
         return text([self])
 
     def dashboard(self, window: float = 60.0, interval: float = 0.5) -> Any:
-        """This function's live board (:class:`workbench.widgets.FunctionsBoard`): calls/s
-        over the last ``window`` seconds, placement, the latest decision and its reasons.
-        ``board.close()`` stops it."""
-        from ..widgets import FunctionsBoard
-
-        return FunctionsBoard([self], window=window, interval=interval)
-
-
-def _jit_state(token: str) -> tuple[bool, str | None]:
-    from ..runtime.functions.calls import _IMPLS
-
-    im = _IMPLS.get(token)
-    return (False, "not called here") if im is None else (im.jit, im.reason)
+        """This function's live board (:class:`workbench.observe.widgets.FunctionsBoard`):
+        calls/s over the last ``window`` seconds, placement, the latest decision and its
+        reasons. ``board.close()`` stops it."""
+        return backends.backend("view", "functions-board")([self], window=window,
+                                                          interval=interval)
 
 
 def _current_rt() -> Any:
-    from ..runtime.cluster import current
+    """The functions runtime of the current session, if there is one (never starts one)."""
+    from ..runtime.functions import current
 
-    s = current()
-    if s is None:
-        return None
-    from ..runtime.functions.dispatch import _RUNTIMES
-
-    return _RUNTIMES.get(id(s.client))
+    return current()
 
 
 def function(func: Callable | None = None, *, placement: Any = "auto",
@@ -246,8 +207,3 @@ def function(func: Callable | None = None, *, placement: Any = "auto",
     if func is None:
         return lambda f: Function(f, placement, name, jit)
     return Function(func, placement, name, jit)
-
-
-def registry() -> list[Function]:
-    """Functions defined in this process (the latest of each name)."""
-    return list(_REGISTRY.values())

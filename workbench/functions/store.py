@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np  # noqa: F401 - the doctest uses it
 
-from .refs import StoreError, StoreKeyError, StoreRef
+from ..errors import StoreError, StoreKeyError
+from ..model.refs import StoreRef
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +31,7 @@ __all__ = ["StoreError", "StoreKeyError", "StoreRef", "delete", "get", "list", "
 
 
 def _client() -> Any:
-    from ..runtime.functions.store import StoreClient
+    from ..runtime.functions.store_server import StoreClient
 
     return StoreClient()
 

@@ -1,18 +1,17 @@
 """The function view as data and as text: calls/s, placement, latest decision, reasons.
 
 :func:`records` is the accessor a dashboard widget reads (plain dicts, no Dask objects);
-:func:`text` is what ``%wb functions`` and ``fn.summary()`` print. :func:`snapshot` and
-:func:`rate_series` are what the live board (:class:`workbench.widgets.FunctionsBoard`)
-reads each tick: what the runtime records anyway (its ``done`` log of completed calls,
-the placer's profiles and decisions), read under the runtime's lock, never asking workers.
+:func:`text` is what ``%wb functions`` and ``fn.summary()`` print. The live board
+(:class:`workbench.observe.widgets.FunctionsBoard`) reads :func:`base_record` of each
+function every tick, with its series from :mod:`workbench.observe.function_view`.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
+
+from . import catalog
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,9 +20,9 @@ if TYPE_CHECKING:
 
 
 def _rt() -> Any:
-    from .function import _current_rt
+    from ..runtime.functions import current
 
-    return _current_rt()
+    return current()
 
 
 def record(fn: Function, window: float = 10.0) -> dict[str, Any]:
@@ -32,7 +31,7 @@ def record(fn: Function, window: float = 10.0) -> dict[str, Any]:
     decision), ``phase``, ``reason``, ``est_storage_s``, ``est_compute_s``, ``jit``,
     ``jit_reason``, ``errors``, ``calls_by_side``."""
     rt = _rt()
-    out = _base(fn, rt, (fn.jit, fn.jit_reason))
+    out = base_record(fn, rt, (fn.jit, fn.jit_reason))
     if rt is None:
         return out
     now = time.time()
@@ -44,7 +43,7 @@ def record(fn: Function, window: float = 10.0) -> dict[str, Any]:
     return out
 
 
-def _base(fn: Function, rt: Any, jit: tuple[bool | None, str | None]) -> dict[str, Any]:
+def base_record(fn: Function, rt: Any, jit: tuple[bool | None, str | None]) -> dict[str, Any]:
     """The record without its calls/s now: settings, profile totals, latest decision."""
     out: dict[str, Any] = {"name": fn.name, "placement": fn.placement, "calls": 0,
                            "calls_per_s": 0.0, "calls_per_s_overall": 0.0, "side": None,
@@ -67,7 +66,7 @@ def _base(fn: Function, rt: Any, jit: tuple[bool | None, str | None]) -> dict[st
     return out
 
 
-def _jit_known(fn: Function, rt: Any) -> tuple[bool | None, str | None]:
+def jit_known(fn: Function, rt: Any) -> tuple[bool | None, str | None]:
     """``fn.jit`` and ``fn.jit_reason`` from what is known here (workers' reports, the
     client-side compile), without asking the workers: a board reads this every tick."""
     got = None if rt is None else rt.jit.get(fn.token)
@@ -79,118 +78,13 @@ def _jit_known(fn: Function, rt: Any) -> tuple[bool | None, str | None]:
     return (False, spec.reason) if spec.module is None else (None, None)
 
 
-def name_of(token: str) -> str:
-    """A function's name from its token (``name-<10 hex digits>``).
-
-    >>> name_of("k-hop-0123456789")
-    'k-hop'
-    """
-    return token.rsplit("-", 1)[0]
-
-
-def runtime_of(session: Any) -> Any:
-    """The functions runtime of ``session`` if it has one (never creates one)."""
-    if session is None:
-        return None
-    from ..runtime.functions.dispatch import _RUNTIMES
-
-    rt = _RUNTIMES.get(id(session.client))
-    return rt if rt is not None and rt.session is session else None
-
-
-Entry = tuple[float, str, int, str, float]      # (t done, key, calls, side, wall seconds)
-
-
-def recent_done(rt: Any, since: float, key_of: Callable[[str], str | None]) -> list[Entry]:
-    """The runtime's completions that may overlap ``since``.. (newest first), their
-    function token mapped by ``key_of`` (``None`` drops one). Reads back from the newest
-    entry, so a tick costs what the window holds, not the whole log."""
-    out: list[Entry] = []
-    if rt is None:
-        return out
-    with rt.lock:
-        for t, tok, n, side, wall in reversed(rt.done):
-            if t + 5.0 < since:          # 5 s of slack: workers report out of order
-                break
-            key = key_of(tok) if t >= since else None
-            if key is not None:
-                out.append((t, key, n, side, wall))
-    return out
-
-
-def rate_series(entries: Iterable[Entry], t0: float, t1: float, bin_s: float = 0.5,
-                per_side: bool = False) -> tuple[list[float], dict[tuple[str, str], list[float]]]:
-    """Calls/s per function (and side) in bins of ``bin_s`` seconds over ``[t0, t1)``.
-
-    Each completion's calls are spread evenly over its run, ``[t - wall, t]`` (a chunk of
-    a thousand calls counts a thousand calls over its second, not in the bin it ended
-    in). Returns the bin starts and ``{(key, side or "all"): calls/s per bin}``.
-
-    >>> x, s = rate_series([(2.0, "f", 10, "storage", 1.0), (2.2, "f", 1, "compute", 0.0)],
-    ...                    0.0, 3.0)
-    >>> x
-    [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
-    >>> s[("f", "all")]
-    [0.0, 0.0, 10.0, 10.0, 2.0, 0.0]
-    """
-    nb = max(int(math.ceil((t1 - t0) / bin_s - 1e-9)), 0)
-    x = [t0 + i * bin_s for i in range(nb)]
-    out: dict[tuple[str, str], list[float]] = {}
-    for t, key, n, side, wall in entries:
-        ys = out.setdefault((key, side if per_side else "all"), [0.0] * nb)
-        a, b = t - max(wall, 0.0), t
-        if b - a <= 1e-9:                         # no duration: all in the bin it ended in
-            i = int((t - t0) // bin_s)
-            if 0 <= i < nb:
-                ys[i] += n / bin_s
-            continue
-        lo, hi = max(a, t0), min(b, t0 + nb * bin_s)
-        i = max(int((lo - t0) // bin_s), 0)
-        while i < nb and t0 + i * bin_s < hi:
-            s0 = t0 + i * bin_s
-            share = (min(hi, s0 + bin_s) - max(lo, s0)) / (b - a)
-            if share > 0:
-                ys[i] += n * share / bin_s
-            i += 1
-    return x, out
-
-
-def current_versions(fns: list[Function], rt: Any) -> list[Function]:
-    """Per function, its version decided most recently: ``fn.with_placement(...)`` makes a
-    copy with a profile of its own that the registry does not keep (a benchmark runs one
-    per policy), and the board of all functions shows the copy that ran last, if it is
-    still alive."""
-    from .function import _ALL
-
-    if rt is None:
-        return fns
-    with rt.lock:
-        latest = {tok: h[-1].time for tok, h in rt.placer.history.items() if h}
-    best: dict[str, tuple[float, Function]] = {}
-    for f in list(_ALL.values()):
-        t = latest.get(f.token)
-        if t is not None and (f.name not in best or t > best[f.name][0]):
-            best[f.name] = (t, f)
-    return [best.get(f.name, (0.0, f))[1] for f in fns]
-
-
-def snapshot(fns: list[Function], rt: Any) -> list[dict[str, Any]]:
-    """The board's table rows: :func:`record` of each function, without asking workers
-    (the calls/s now is the board's, from :func:`rate_series`)."""
-    return [_base(f, rt, _jit_known(f, rt)) for f in fns]
-
-
 def records() -> list[dict[str, Any]]:
     """The view of every function defined in this process."""
-    from .function import registry
-
-    return [record(f) for f in registry()]
+    return [record(f) for f in catalog.registry()]
 
 
 def text(fns: list[Function] | None = None) -> str:
-    from .function import registry
-
-    fns = registry() if fns is None else fns
+    fns = catalog.registry() if fns is None else fns
     if not fns:
         return "no functions defined yet (@wb.function or %%function)."
     return rows_text([record(f) for f in fns])

@@ -279,44 +279,57 @@ class Placer:
                 per: dict[str, float], est: dict[str, float], inputs: dict,
                 remote_bytes: float | None = None) -> Decision:
         unknown = [s for s in SIDES if not p.known(s)]
-        now = time.time()
         if unknown:
-            if len(unknown) == 2 and remote_bytes:   # reads the store: storage first
-                k = min(self.probe, max(n // 2, 1))
-                return Decision(fn, seq, now, n, "storage", "explore",
-                                f"no measurements yet: probe the storage side with {k} "
-                                "call(s), then the compute side (its calls read from the "
-                                "storage workers, which would skew a probe beside them)",
-                                probe_side="storage", probe_calls=k if n > 1 else 0,
-                                probes=("storage",), est=est, per_call=per, inputs=inputs)
-            if len(unknown) == 2:    # nothing measured: probe both, then decide
-                k = min(self.probe, max(n // 2, 1))
-                return Decision(fn, seq, now, n, "storage", "explore",
-                                f"no measurements yet: probe both sides with {k} call(s) "
-                                "each, then decide", probe_side="compute",
-                                probe_calls=k if n > 1 else 0, probes=SIDES, est=est,
-                                per_call=per, inputs=inputs)
-            s = unknown[0]
-            o = other(s)
-            k = min(self.probe, n)
-            # a lower bound for the unmeasured side: its queue, plus moving the calls'
-            # store references to the compute side; when the measured side finishes
-            # before that, use it now and probe the other side beside the batch
-            floor = env.backlog_s.get(s, 0.0)
-            if s == "compute" and remote_bytes:
-                floor += n * (remote_bytes / env.rate + env.latency) / max(env.slots[s], 1)
-            if est[o] <= floor:
-                k = min(k, n - 1)
-                return Decision(fn, seq, now, n, o, "refresh",
-                                f"{s} side not measured yet, but it cannot finish first: "
-                                f"its queue and transfers alone take ~{_fmt_s(floor)}, {o} "
-                                f"finishes {n} call(s) in ~{_fmt_s(est[o])}; probe {s} "
-                                f"with {k} call(s) beside", probe_side=s, probe_calls=k,
-                                est=est, per_call=per, inputs=inputs)
-            return Decision(fn, seq, now, n, other(s), "explore",
-                            f"{s} side not measured yet: probe it with {k} call(s)",
-                            probe_side=s, probe_calls=k if n > 1 else 0, probes=(s,),
+            return self._explore(unknown, fn, seq, n, env, per, est, inputs, remote_bytes)
+        return self._exploit(p, fn, seq, n, env, per, est, inputs)
+
+    def _explore(self, unknown: list[str], fn: str, seq: int, n: int, env: Env,
+                 per: dict[str, float], est: dict[str, float], inputs: dict,
+                 remote_bytes: float | None) -> Decision:
+        """A side has no measurements yet: probe it (or both)."""
+        now = time.time()
+        if len(unknown) == 2 and remote_bytes:   # reads the store: storage first
+            k = min(self.probe, max(n // 2, 1))
+            return Decision(fn, seq, now, n, "storage", "explore",
+                            f"no measurements yet: probe the storage side with {k} "
+                            "call(s), then the compute side (its calls read from the "
+                            "storage workers, which would skew a probe beside them)",
+                            probe_side="storage", probe_calls=k if n > 1 else 0,
+                            probes=("storage",), est=est, per_call=per, inputs=inputs)
+        if len(unknown) == 2:    # nothing measured: probe both, then decide
+            k = min(self.probe, max(n // 2, 1))
+            return Decision(fn, seq, now, n, "storage", "explore",
+                            f"no measurements yet: probe both sides with {k} call(s) "
+                            "each, then decide", probe_side="compute",
+                            probe_calls=k if n > 1 else 0, probes=SIDES, est=est,
+                            per_call=per, inputs=inputs)
+        s = unknown[0]
+        o = other(s)
+        k = min(self.probe, n)
+        # a lower bound for the unmeasured side: its queue, plus moving the calls'
+        # store references to the compute side; when the measured side finishes
+        # before that, use it now and probe the other side beside the batch
+        floor = env.backlog_s.get(s, 0.0)
+        if s == "compute" and remote_bytes:
+            floor += n * (remote_bytes / env.rate + env.latency) / max(env.slots[s], 1)
+        if est[o] <= floor:
+            k = min(k, n - 1)
+            return Decision(fn, seq, now, n, o, "refresh",
+                            f"{s} side not measured yet, but it cannot finish first: "
+                            f"its queue and transfers alone take ~{_fmt_s(floor)}, {o} "
+                            f"finishes {n} call(s) in ~{_fmt_s(est[o])}; probe {s} "
+                            f"with {k} call(s) beside", probe_side=s, probe_calls=k,
                             est=est, per_call=per, inputs=inputs)
+        return Decision(fn, seq, now, n, other(s), "explore",
+                        f"{s} side not measured yet: probe it with {k} call(s)",
+                        probe_side=s, probe_calls=k if n > 1 else 0, probes=(s,),
+                        est=est, per_call=per, inputs=inputs)
+
+    def _exploit(self, p: Profile, fn: str, seq: int, n: int, env: Env,
+                 per: dict[str, float], est: dict[str, float], inputs: dict) -> Decision:
+        """Both sides measured: the one that finishes first (with hysteresis), and now and
+        then a small refresh probe of the other."""
+        now = time.time()
         best = min(est, key=est.get)
         last = self.last.get(fn, best)
         side = best

@@ -35,16 +35,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import GraphError
-from ..fusion import Node, plan_segments, segments
-from ..graph import SplitJoin
+from ..errors import PlacementError
+from ..model.fusion import Node, plan_segments, segments
+from ..model.graph import SplitJoin
+from .hints import resolve
 
 if TYPE_CHECKING:
-    from ..graph import Pipeline
-
-
-class PlacementError(GraphError):
-    """A hint no worker satisfies, or parallelism a stage cannot have."""
+    from ..model.graph import Pipeline
 
 
 @dataclass(frozen=True)
@@ -67,6 +64,11 @@ class Unit:
     @property
     def parallelism(self) -> int:
         return len(self.workers)
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        """Names of the fused segments it runs, branches included, in order."""
+        return tuple(s.name for s in segments(self.nodes))
 
     @property
     def coverage(self) -> str:
@@ -101,34 +103,6 @@ class Plan:
         return "\n".join(lines)
 
 
-def _fmt_workers(workers: Mapping[str, Mapping[str, float]]) -> str:
-    return "\n".join(f"  {addr}: {dict(res) or '{}'}" for addr, res in sorted(workers.items()))
-
-
-def resolve(hint: Any, workers: Mapping[str, Mapping[str, float]], stage: str) -> tuple[str, ...]:
-    """Workers that satisfy a hint: ``"compute"``/``"storage"`` (a resource), a worker
-    address, or a resource dict ``{name: amount}``."""
-    if isinstance(hint, str) and hint in workers:
-        return (hint,)
-    if isinstance(hint, str) and "://" not in hint:
-        req: Mapping[str, Any] = {hint: 1}
-    elif isinstance(hint, Mapping):
-        req = hint
-    else:
-        raise PlacementError(
-            f"stage '{stage}': placement {hint!r} is not a worker of this cluster.\nKnown "
-            f"workers:\n{_fmt_workers(workers)}\nFix: use one of these addresses, "
-            "\"compute\", \"storage\" or a resource dict such as {\"compute\": 1}.")
-    found = tuple(sorted(a for a, res in workers.items()
-                         if all(res.get(k, 0) >= v for k, v in req.items())))
-    if not found:
-        raise PlacementError(
-            f"stage '{stage}': no worker has the resources {dict(req)} (placement {hint!r}).\n"
-            f"Workers and their resources:\n{_fmt_workers(workers)}\nFix: start the cluster "
-            "with such workers, e.g. wb.cluster(compute=2, storage=1), or change the hint.")
-    return found
-
-
 def _default(workers: Mapping[str, Mapping[str, float]]) -> tuple[str, ...]:
     compute = tuple(sorted(a for a, r in workers.items() if r.get("compute", 0) > 0))
     return compute or tuple(sorted(workers))
@@ -142,7 +116,15 @@ def place(pipeline: Pipeline, workers: Mapping[str, Mapping[str, float]],
         raise PlacementError("the cluster has no workers.\nFix: wait for workers to start, "
                              "or start a cluster with wb.cluster().")
     pipeline.validate()
-    hints, parallelism = dict(hints or {}), dict(parallelism or {})
+    stage_hint, stage_par = _per_stage(pipeline, dict(hints or {}), dict(parallelism or {}))
+    candidates, reasons = _candidates(pipeline, workers, stage_hint)
+    elements = _assign(pipeline, workers, candidates, stage_par)
+    return Plan(_units(pipeline, elements), candidates, reasons)
+
+
+def _per_stage(pipeline: Pipeline, hints: dict, parallelism: dict
+               ) -> tuple[dict[str, Any], dict[str, int]]:
+    """Hints and parallelism by stage name (a hint may name an operator: all its stages)."""
     stage_hint: dict[str, Any] = {}
     for pattern, hint in hints.items():
         for name in pipeline.match_stages(pattern):
@@ -154,23 +136,34 @@ def place(pipeline: Pipeline, workers: Mapping[str, Mapping[str, float]],
                                  f"got {n!r}.")
         for name in pipeline.match_stages(pattern):
             stage_par[name] = n
+    return stage_hint, stage_par
 
+
+def _candidates(pipeline: Pipeline, workers: Mapping[str, Mapping[str, float]],
+                stage_hint: dict[str, Any]) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """The workers each stage may run on, and why."""
     candidates: dict[str, tuple[str, ...]] = {}
     reasons: dict[str, str] = {}
     for st in pipeline.walk():
         if st.name in stage_hint:
-            candidates[st.name] = resolve(stage_hint[st.name], workers, st.name)
+            candidates[st.name] = resolve(stage_hint[st.name], workers, f"stage '{st.name}'")
             reasons[st.name] = f"hint {stage_hint[st.name]!r}"
         else:
             candidates[st.name] = _default(workers)
             reasons[st.name] = "default: compute workers" if any(
                 r.get("compute", 0) for r in workers.values()) else "default: any worker"
+    return candidates, reasons
 
-    # --- one (workers, routing) per top-level element ----------------------------------------
+
+def _assign(pipeline: Pipeline, workers: Mapping[str, Mapping[str, float]],
+            candidates: dict[str, tuple[str, ...]], stage_par: dict[str, int]) -> list[tuple]:
+    """One ``(element, stages, workers, routing)`` per top-level element: instances go to
+    the least loaded candidates, and stay where the previous element is when they can (so
+    the two fuse)."""
     load = {a: 0 for a in workers}
     elements: list[tuple[Any, tuple[str, ...], tuple[str, ...], str]] = []
     names = iter(pipeline.walk())
-    prev_workers: tuple[str, ...] | None = None
+    prev: tuple[str, ...] | None = None
     for el in pipeline.elements:
         stages = tuple(next(names).name for _ in range(_count(el)))
         cands = [candidates[s] for s in stages]
@@ -184,22 +177,24 @@ def place(pipeline: Pipeline, workers: Mapping[str, Mapping[str, float]],
         routing = "direct" if n == 1 else ("keyed" if getattr(el, "key", None) is not None
                                           else "spread")
         cand = cands[0]
-        if prev_workers is not None and len(prev_workers) == n and \
-                all(w in cand for w in prev_workers):
-            chosen = prev_workers                     # stay put: enables fusion
+        if prev is not None and len(prev) == n and all(w in cand for w in prev):
+            chosen = prev                             # stay put: enables fusion
         else:
             start = min(range(len(cand)), key=lambda i: (load[cand[i]], i))
             chosen = tuple(cand[(start + i) % len(cand)] for i in range(n))
         for w in chosen:
             load[w] += 1
         elements.append((el, stages, chosen, routing))
-        prev_workers = chosen
+        prev = chosen
+    return elements
 
-    # --- units: consecutive elements on the same instances ------------------------------
+
+def _units(pipeline: Pipeline, elements: list[tuple]) -> tuple[Unit, ...]:
+    """Consecutive elements on the same instances become one unit (a keyed element starts
+    a unit of its own: records are routed by key into it)."""
     groups: list[list] = []
     for item in elements:
-        el, stages, chosen, routing = item
-        if groups and groups[-1][-1][2] == chosen and routing != "keyed":
+        if groups and groups[-1][-1][2] == item[2] and item[3] != "keyed":
             groups[-1].append(item)
         else:
             groups.append([item])
@@ -209,18 +204,17 @@ def place(pipeline: Pipeline, workers: Mapping[str, Mapping[str, float]],
     for i, g in enumerate(groups):
         stages = tuple(s for item in g for s in item[1])
         first, routing = g[0][0], g[0][3]
-        unit_nodes = tuple(nd for nd in nodes if _first_stage(nd) in stages)
-        stateful = any(_stateful(item[0]) for item in g)
         units.append(Unit(
-            index=i, stages=stages, workers=g[0][2], routing=routing, nodes=unit_nodes,
+            index=i, stages=stages, workers=g[0][2], routing=routing,
+            nodes=tuple(nd for nd in nodes if _first_stage(nd) in stages),
             key_stage=g[0][1][0] if routing == "keyed" else None,
             key_groups=first.key_groups if routing == "keyed" else 0,
-            ordered=routing != "spread" or stateful))
+            ordered=routing != "spread" or any(_stateful(item[0]) for item in g)))
     if units and units[0].routing == "keyed":
         # records must be routed by key before the first unit: a source unit does that
         src = Unit(0, (), (units[0].workers[0],), "direct", ())
         units = [src] + [_reindex(u, u.index + 1) for u in units]
-    return Plan(tuple(units), candidates, reasons)
+    return tuple(units)
 
 
 def _count(el: Any) -> int:

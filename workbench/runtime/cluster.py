@@ -7,87 +7,17 @@ The default is a local cluster on loopback whose worker processes carry the reso
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import Any
 
 from ..errors import WorkbenchError
+from .session import Session
 
 _LOCK = threading.RLock()
+_PROFILER_DEADLOCKS = (3, 11) <= sys.version_info[:3] < (3, 11, 9)
 _SESSION: Session | None = None
 _EARLIER: list[Session] = []
-
-
-class Session:
-    """A connection to a Dask cluster: ``client``, ``workers``, ``dashboard_link``, ``close()``.
-
-    ``workers`` maps each worker's address to its resources, e.g.
-    ``{"tcp://127.0.0.1:40123": {"compute": 1}}``.
-    """
-
-    def __init__(self, client: Any, cluster: Any = None, kind: str = "local") -> None:
-        self.client = client
-        self.cluster = cluster
-        self.kind = kind
-        self.runs: dict[str, Any] = {}
-
-    @property
-    def workers(self) -> dict[str, dict[str, float]]:
-        # asked of the scheduler directly: client.scheduler_info() returns the client's
-        # cached identity, which its periodic refresh may replace, between the fetch and
-        # the read, by one without per-worker entries (workers would seem to have left)
-        kw = {"n_workers": -1} if _takes_n_workers(self.client) else {}
-        info = self.client.sync(self.client.scheduler.identity, **kw)["workers"]
-        return {addr: dict(w.get("resources") or {}) for addr, w in info.items()}
-
-    @property
-    def dashboard_link(self) -> str | None:
-        try:
-            return self.client.dashboard_link
-        except Exception:  # noqa: BLE001 - no dashboard (bokeh missing) is not an error
-            return None
-
-    @property
-    def closed(self) -> bool:
-        return self.client.status in ("closed", "closing")
-
-    def wait_for_workers(self, n: int, timeout: float = 60) -> None:
-        self.client.wait_for_workers(n, timeout=timeout)
-
-    def close(self) -> None:
-        """Stop running programs, disconnect, and stop the cluster if this session started it."""
-        global _SESSION
-        for run in list(self.runs.values()):
-            if not run.done:
-                try:
-                    run.stop(timeout=10)
-                except Exception:  # noqa: BLE001 - closing anyway
-                    pass
-        self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
-        with _LOCK:
-            if _SESSION is self:   # back to the session that was current before this one
-                _SESSION = next((s for s in reversed(_EARLIER) if not s.closed), None)
-            if self in _EARLIER:
-                _EARLIER.remove(self)
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        ws = self.workers
-        kinds = ", ".join(f"{a} {r}" for a, r in sorted(ws.items()))
-        return f"<workbench cluster [{self.kind}] {len(ws)} workers: {kinds}; " \
-               f"dashboard {self.dashboard_link}>"
-
-
-def _takes_n_workers(client: Any) -> bool:
-    import inspect
-
-    return "n_workers" in inspect.signature(client.scheduler_info).parameters
 
 
 def start_local(compute: int = 2, storage: int = 1, threads: int = 2,
@@ -106,6 +36,12 @@ def start_local(compute: int = 2, storage: int = 1, threads: int = 2,
         # (~1.4 ms per 512 KiB): streaming reuses its working set instead.
         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 256 * 2**20,
         "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 32 * 2**20,
+        # On CPython 3.11 before 3.11.9, the worker's statistical profiler
+        # (sys._current_frames every 10 ms) deadlocks against a thread being started while
+        # a GC callback runs (cpython gh-116969, dask/distributed#8616); our instances
+        # start threads. Seen here: a run hung for good with its worker's main thread in
+        # _PyThread_CurrentFrames -> GCDiagnosis._gc_callback. No profiler, no deadlock.
+        "distributed.worker.profile.enabled": not _PROFILER_DEADLOCKS,
     })
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1",
                                                "dashboard_address": "127.0.0.1:0"}}
@@ -126,6 +62,26 @@ def start_local(compute: int = 2, storage: int = 1, threads: int = 2,
     # in the background: the session is usable at once
     threading.Thread(target=_quietly, args=(client.run, warm), daemon=True).start()
     return Session(client, cluster, "local")
+
+
+def _current(session: Session) -> Session:
+    """Make ``session`` the current one; the one before it is current again once this one
+    closes (if it is still open then)."""
+    global _SESSION
+    if _SESSION is not None and not _SESSION.closed and _SESSION is not session:
+        _EARLIER.append(_SESSION)
+    _SESSION = session
+    session.on_close.append(_forget)
+    return session
+
+
+def _forget(session: Session) -> None:
+    global _SESSION
+    with _LOCK:
+        if _SESSION is session:    # back to the session that was current before this one
+            _SESSION = next((s for s in reversed(_EARLIER) if not s.closed), None)
+        if session in _EARLIER:
+            _EARLIER.remove(session)
 
 
 def _quietly(fn: Any, *args: Any) -> None:
@@ -152,36 +108,45 @@ def cluster(address: str | None = None, *, compute: int = 2, storage: int = 1,
     threads : int
         Threads per worker (local and docker clusters).
     **options
-        ``address="docker"`` only (:class:`~workbench.runtime.docker_cluster.DockerCluster`):
-        ``image``, ``store="mount" | "ship"``, ``internal``.
+        ``address="docker"`` (:class:`~workbench.runtime.docker_cluster.DockerCluster`):
+        ``image``, ``store="mount" | "ship"``, ``internal``; a scheduler address:
+        ``timeout`` (seconds to wait for it, 10 by default) and other options of
+        ``distributed.Client``.
     """
-    global _SESSION
     with _LOCK:
+        now = current()
         if address in (None, "local"):
-            if _SESSION is not None and not _SESSION.closed:
-                return _SESSION
-            _SESSION = start_local(compute, storage, threads)
-            return _SESSION
+            return now if now is not None else _current(start_local(compute, storage,
+                                                                    threads))
         if address == "docker":
             from .docker_cluster import start_docker
 
-            if _SESSION is not None and not _SESSION.closed:
-                if _SESSION.kind == "docker" and _SESSION.cluster.same(compute, storage,
-                                                                        threads, **options):
-                    return _SESSION
-                _EARLIER.append(_SESSION)
-            _SESSION = start_docker(compute, storage, threads, **options)
-            return _SESSION
+            if now is not None and now.kind == "docker" and now.cluster.same(
+                    compute, storage, threads, **options):
+                return now
+            return _current(start_docker(compute, storage, threads, **options))
         if not address.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
             raise WorkbenchError(f"cluster address {address!r} is not a Dask scheduler "
                                  "address.\nFix: wb.cluster('tcp://host:8786'), "
                                  "wb.cluster('local') or wb.cluster().")
-        from distributed import Client
+        return _current(Session(connect(address, **options), None, "remote"))
 
-        if _SESSION is not None and not _SESSION.closed:
-            _EARLIER.append(_SESSION)      # still open; current again once this one closes
-        _SESSION = Session(Client(address, timeout=30), None, "remote")
-        return _SESSION
+
+def connect(address: str, timeout: float = 10.0, **options: Any) -> Any:
+    """A Dask client of the scheduler at ``address``; a clear error after ``timeout``
+    seconds when nothing answers there (Dask's own default waits 30 s, then raises a long
+    traceback)."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=timeout, **options)
+    except (OSError, TimeoutError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WorkbenchError(
+            f"no Dask scheduler answered at {address} within {timeout:g} s ({first[:160]})."
+            "\nThe current cluster session, if any, stays current.\nFix: start one there "
+            "(`dask scheduler`, then `dask worker ADDRESS --resources compute=1`), check "
+            "the address, or wait longer: wb.cluster(ADDRESS, timeout=60).") from None
 
 
 def current() -> Session | None:

@@ -85,7 +85,7 @@ class DockerCluster:
         from distributed.security import Security
 
         from ..containers import image
-        from .cluster import Session
+        from .session import Session
 
         t0 = time.perf_counter()
         c = engine.client()
@@ -132,35 +132,27 @@ class DockerCluster:
                 "--tls-key", f"{TLS_DIR}/key.pem"]
 
     def _container(self, c: Any, tag: str, role: str, command: list[str]) -> Any:
-        from ..compile.store import default_root
+        from ..compile import default_root
 
-        env = {"DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "inf",
-               "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
-               "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "60s",
-               "DASK_LOGGING__DISTRIBUTED": "warning", **engine.forwarded_env()}
-        kw: dict[str, Any] = {"volumes": {}}
-        root = str(default_root())
-        env["WORKBENCH_ARTIFACTS"] = root
-        if self.store == "mount":
-            os.makedirs(root, exist_ok=True)
-            kw["volumes"][root] = {"bind": root, "mode": "rw"}
-            kw["user"] = engine.host_user()
-            cwd = os.getcwd()
-            if cwd not in ("/", root):  # (the store, nested or not, stays writable)
-                kw["volumes"][cwd] = {"bind": cwd, "mode": "ro"}
-            env["PYTHONPATH"] = cwd
-        if role == "scheduler" and self.publish:
-            kw["ports"] = {f"{SCHEDULER_PORT}/tcp": ("127.0.0.1", None)}
-        ctr = c.containers.create(
-            tag, command, name=f"{self.name}-{role}", hostname=f"{self.name}-{role}",
-            detach=True, init=True, environment=env, network=self.network.name,
-            labels=engine.labels(self.session_id, role), **kw)
-        self.containers.append(ctr)
         sec = self.security
-        engine.put_files(ctr, {f"{TLS_DIR}/ca.pem": sec.tls_ca_file.encode(),
-                               f"{TLS_DIR}/cert.pem": sec.tls_scheduler_cert.encode(),
-                               f"{TLS_DIR}/key.pem": sec.tls_scheduler_key.encode()},
-                         mode=0o600)
+        ctr = engine.create(
+            tag, command, session=self.session_id, role=role, name=f"{self.name}-{role}",
+            hostname=f"{self.name}-{role}", network=self.network.name,
+            store_root=str(default_root()), mount=self.store == "mount",
+            env={"DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "inf",
+                 "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
+                 "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "60s",
+                 "DASK_LOGGING__DISTRIBUTED": "warning",
+                 # the image's Python is Debian's 3.11.2: see runtime/cluster.py on the
+                 # profiler's deadlock (cpython gh-116969)
+                 "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"},
+            **({"ports": {f"{SCHEDULER_PORT}/tcp": ("127.0.0.1", None)}}
+               if role == "scheduler" and self.publish else {}),
+            files={f"{TLS_DIR}/ca.pem": sec.tls_ca_file.encode(),
+                   f"{TLS_DIR}/cert.pem": sec.tls_scheduler_cert.encode(),
+                   f"{TLS_DIR}/key.pem": sec.tls_scheduler_key.encode()}, file_mode=0o600,
+            start=False)
+        self.containers.append(ctr)      # (removed by close() even if it fails to start)
         ctr.start()
         return ctr
 

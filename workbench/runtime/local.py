@@ -11,11 +11,11 @@ import threading
 import time
 from typing import Any
 
-from .. import sinks
 from ..compile import CompiledSegment
 from ..errors import GraphError
-from ..fusion import plan_segments, segments
-from ..metrics import Recorder
+from ..model import sinks
+from ..model.fusion import plan_segments, segments
+from .metrics import Recorder
 from .nodes import build_chain
 from .run import Run
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from ..compile import CompiledSegment
-from ..fusion import Branching, Node, Segment
-from ..metrics import Recorder
+from ..model.fusion import Branching, Node, Segment
+from .metrics import Recorder
 
 
 class SegmentNode:

@@ -15,8 +15,8 @@ import numpy as np
 
 from ..compile import ArtifactStore, CompiledSegment
 from ..compile.segment import Artifacts
-from ..fusion import Node, segments
-from ..metrics import Recorder
+from ..model.fusion import Node, segments
+from .metrics import Recorder
 from .nodes import build_chain
 
 

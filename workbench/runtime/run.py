@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import metrics as _metrics
 from ..errors import RunError
+from ..model import backends
+from . import metrics as _metrics
 
 
 class Run:
@@ -99,7 +100,7 @@ class Run:
 
     @property
     def metrics(self) -> Any:
-        """The run's time series as a pandas DataFrame (see workbench.metrics)."""
+        """The run's time series as a pandas DataFrame (see :mod:`workbench.runtime.metrics`)."""
         return _metrics.frame(self.recorder.rows if self.recorder else [])
 
     def metric_rows(self, start: int = 0) -> list[tuple]:
@@ -141,12 +142,12 @@ class Run:
 
     def dashboard(self, window: float = 60.0, interval: float = 0.25) -> Any:
         """The run's live dashboard (one per run): throughput and latency per stage,
-        placement, events. A cell that ends with it shows it; see :mod:`workbench.widgets`.
+        placement, events. A cell that ends with it shows it; see
+        :mod:`workbench.observe.widgets`.
         """
         if self._dashboard is None:
-            from ..widgets import Dashboard
-
-            self._dashboard = Dashboard(self, window=window, interval=interval)
+            self._dashboard = backends.backend("view", "run-dashboard")(
+                self, window=window, interval=interval)
         return self._dashboard
 
     def summary(self) -> str:

@@ -3,18 +3,18 @@ store, a compute-heavy function on small inputs, and a mix of both (:mod:`.runne
 
 from __future__ import annotations
 
-from . import graph, heavy
+from . import heavy, rmat
 from .runner import (
-           POLICIES,
-           Part,
-           Workload,
-           compare,
-           heavy_workload,
-           khop_workload,
-           mixed_workload,
-           run,
-           warm,
+    POLICIES,
+    Part,
+    Workload,
+    compare,
+    heavy_workload,
+    khop_workload,
+    mixed_workload,
+    run,
+    warm,
 )
 
-__all__ = ["POLICIES", "Part", "Workload", "compare", "graph", "heavy", "heavy_workload",
+__all__ = ["POLICIES", "Part", "Workload", "compare", "heavy", "heavy_workload", "rmat",
            "khop_workload", "mixed_workload", "run", "warm"]

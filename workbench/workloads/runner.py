@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..functions import Function
-from . import graph, heavy
+import workbench as wb
+
+from . import heavy, rmat
 
 POLICIES = ("compute", "storage", "auto")
 
@@ -30,7 +31,7 @@ POLICIES = ("compute", "storage", "auto")
 class Part:
     """One function's calls in every round: ``make(round) -> (args, kwargs)`` for ``map``."""
 
-    fn: Function
+    fn: wb.Function
     make: Callable[[int], tuple[tuple, dict]]
 
 
@@ -52,8 +53,8 @@ def _count(args: tuple) -> int:
 def khop_workload(refs: list[Any], rounds: int, per_round: int, k: int = 3,
                   seed: int = 0) -> Workload:
     """``per_round`` k-hop queries per round over the graph partitions ``refs``."""
-    fn = Function(graph.khop, name="khop")
-    qs = [graph.queries(refs, per_round, seed + r) for r in range(rounds)]
+    fn = wb.Function(rmat.khop, name="khop")
+    qs = [rmat.queries(refs, per_round, seed + r) for r in range(rounds)]
     return Workload("k-hop", rounds, [Part(fn, lambda r: ((qs[r][0], qs[r][1], k), {}))],
                     {"khop_calls": per_round, "k": k})
 
@@ -61,7 +62,7 @@ def khop_workload(refs: list[Any], rounds: int, per_round: int, k: int = 3,
 def heavy_workload(rounds: int, per_round: int, iters: int = 300, size: int = 64,
                    seed: int = 0) -> Workload:
     """``per_round`` calls of :func:`heavy.simulate` on ``size`` numbers per round."""
-    fn = Function(heavy.simulate, name="simulate")
+    fn = wb.Function(heavy.simulate, name="simulate")
     xs = [heavy.inputs(per_round, size, seed + r) for r in range(rounds)]
     return Workload("compute-heavy", rounds, [Part(fn, lambda r: ((xs[r], iters), {}))],
                     {"heavy_calls": per_round, "iters": iters})
@@ -85,9 +86,7 @@ def with_policy(w: Workload, policy: str) -> Workload:
 def warm(w: Workload) -> None:
     """Compile (or load) every function on every worker, and measure the transfer rate
     between workers (once per session), before anything is timed."""
-    from ..runtime.functions import runtime
-
-    runtime().calibrate()
+    wb.functions.calibrate()
     for p in w.parts:
         args, kwargs = p.make(0)
         first = tuple(a[0] if isinstance(a, (list, np.ndarray)) else a for a in args)
@@ -125,7 +124,7 @@ def run(w: Workload, policy: str) -> dict[str, Any]:
     return row
 
 
-def _final(fn: Function) -> str:
+def _final(fn: wb.Function) -> str:
     d = fn.decisions
     return "?" if not len(d) else str(d["side"].iloc[-1])
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import GraphError
-from ...functions.pack import combine
+from .pack import combine
 
 if TYPE_CHECKING:
     from .dispatch import Runtime

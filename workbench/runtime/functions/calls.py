@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...compile.source import ModuleText
-from ...compile.store import ArtifactStore
-from ...functions.pack import Packed, pack
-from ...functions.refs import FunctionError, StoreError, StoreRef
-from .store import StoreClient
+from ...compile import ArtifactStore, ModuleText, is_numba_error
+from ...errors import FunctionError, StoreError
+from ...model.refs import StoreRef
+from .pack import Packed, pack
+from .store_server import StoreClient
 
 TOPIC = "workbench-functions"
 
@@ -68,9 +68,7 @@ class Impl:
         try:
             out = disp(*args, **kwargs)
         except Exception as exc:
-            from numba.core.errors import NumbaError
-
-            if not isinstance(exc, NumbaError):
+            if not is_numba_error(exc):
                 raise
             self.disp = None
             first = str(exc).strip().splitlines()
@@ -90,6 +88,12 @@ def _store(root: str) -> ArtifactStore:
     if st is None:
         st = _STORES[root] = ArtifactStore(root)
     return st
+
+
+def jit_of(token: str) -> tuple[bool, str | None]:
+    """Whether this worker runs function ``token`` compiled, and why not (``client.run``)."""
+    im = _IMPLS.get(token)
+    return (False, "not called here") if im is None else (im.jit, im.reason)
 
 
 def impl(spec: FnSpec) -> Impl:

@@ -18,19 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from ...functions.refs import StoreRef
-from ...placement import PlacementError, resolve
+from ...errors import PlacementError
+from ...model.refs import StoreRef
+from ...placement import resolve
 from ...placement.functions import SIDES, Env, Placer
 from .batch import Calls, Chunk, chunk_args, split_args
-from .calls import TOPIC, call_chunk, call_one, cpu_sample
-from .store import StoreClient, ensure
+from .calls import TOPIC, call_chunk, call_one, cpu_sample, jit_of
+from .store_server import StoreClient, ensure
 
 _RUNTIMES: dict[int, Runtime] = {}
 _LOCK = threading.Lock()
 
 
 def runtime(session: Any = None) -> Runtime:
-    """The functions runtime of ``session`` (default: ``wb.cluster()``)."""
+    """The functions runtime of ``session`` (default: ``wb.cluster()``), made on first use."""
     if session is None:
         from ..cluster import cluster
 
@@ -40,6 +41,21 @@ def runtime(session: Any = None) -> Runtime:
         if rt is None or rt.session is not session:
             rt = _RUNTIMES[id(session.client)] = Runtime(session)
         return rt
+
+
+def runtime_of(session: Any) -> Runtime | None:
+    """The functions runtime of ``session`` if it has one (never makes one)."""
+    if session is None:
+        return None
+    rt = _RUNTIMES.get(id(session.client))
+    return rt if rt is not None and rt.session is session else None
+
+
+def current() -> Runtime | None:
+    """The functions runtime of the current session, if both exist (never starts either)."""
+    from ..cluster import current as current_session
+
+    return runtime_of(current_session())
 
 
 def side_of(resources: dict) -> str:
@@ -180,17 +196,37 @@ class Runtime:
         """For a fixed placement: (side, workers); for ``auto``: (None, [])."""
         if fn.placement == "auto":
             return None, []
-        ws = self.workers()
+        who = f"function '{fn.name}'"
         try:
-            found = resolve(fn.placement, ws, fn.name)
-        except PlacementError as exc:
-            ws = self.workers(fresh=True)
-            try:
-                found = resolve(fn.placement, ws, fn.name)
-            except PlacementError:
-                raise PlacementError(str(exc).replace("stage '", "function '", 1)) from None
+            found = resolve(fn.placement, self.workers(), who)
+        except PlacementError:     # maybe a worker joined since the last look
+            found = resolve(fn.placement, self.workers(fresh=True), who)
+        ws = self.workers()
         side = "storage" if all(side_of(ws[a]) == "storage" for a in found) else "compute"
         return side, list(found)
+
+    def warm(self, spec: Any, args: tuple, kwargs: dict) -> dict[str, tuple[bool, str | None]]:
+        """One call of ``spec`` on every worker (compiling or loading its code there), not
+        recorded in the profile; returns ``{worker: (compiled, reason)}``."""
+        futs = {}
+        for addr, res in self.workers().items():
+            futs[addr] = self.client.submit(call_one, spec, side_of(res), True, args, kwargs,
+                                            workers=[addr], allow_other_workers=False,
+                                            pure=False, key=f"wb-warm-{spec.token}-{addr}")
+        self.client.gather(list(futs.values()))
+        return dict(self.client.run(jit_of, spec.token, workers=list(futs)))
+
+    def jit_state(self, token: str, ask: bool = True) -> tuple[bool, str | None] | None:
+        """Whether a function ran compiled on the workers, and why not: from their
+        reports, or (``ask``) from the workers themselves when no report has arrived."""
+        got = self.jit.get(token)
+        if got is None and ask:
+            ran = [s for s in self.client.run(jit_of, token).values()
+                   if s[1] != "not called here"]
+            if ran:
+                got = next((s for s in ran if s[0]), ran[0])
+                self.jit.setdefault(token, got)
+        return got
 
     def _decide(self, fn: Any, n: int, remote: float, hint: str | None) -> Any:
         env = self.env()

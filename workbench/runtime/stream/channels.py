@@ -17,181 +17,16 @@ flag, so a failed run releases every thread promptly.
 
 from __future__ import annotations
 
-import pickle
-import queue
 import select
-import selectors
 import socket
-import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-END = object()
-LOST = object()
-
-
-class Aborted(Exception):
-    """The run was aborted (another instance failed, or the run was cancelled)."""
-
-
-class Inbox:
-    """Where a receiving instance's batches arrive, from every sender of its unit.
-
-    The instance's own thread reads its remote channels (``selectors`` over their sockets)
-    and its local queue, so no thread hands batches to another on the way in.
-    """
-
-    def __init__(self) -> None:
-        self.q: queue.Queue = queue.Queue()
-        self.acks: dict[int, Callable[[], None]] = {}
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._new: queue.Queue = queue.Queue()
-        self._sel = selectors.DefaultSelector()
-        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
-        self.held = 0
-        self.ack_every = 1
-
-    def configure(self, credits: int) -> None:
-        """Remote senders get their credits back in groups of half the limit: one small
-        write per few batches instead of one per batch (never more than the limit, so a
-        sender can always make progress)."""
-        self.ack_every = max(1, credits // 2)
-
-    # --- producers (any thread) ----------------------------------------------------------
-    def put(self, sender: int, seq: Any, batch: Any) -> None:
-        self.q.put((sender, seq, batch))
-        self._wake()
-
-    def attach(self, sender: int, ack: Callable[[], None]) -> None:
-        self.acks[sender] = ack
-
-    def attach_remote(self, sender: int, conn: socket.socket) -> None:
-        self._new.put((sender, conn))
-        self._wake()
-
-    def _wake(self) -> None:
-        try:
-            self._wake_w.send(b"w")
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self._sel.close()
-        self._wake_r.close()
-        self._wake_w.close()
-
-    # --- the consumer (the instance thread) ----------------------------------------------
-    def waiting(self) -> int:
-        return self.q.qsize() + self.held
-
-    def _next(self, abort: threading.Event) -> tuple[int, Any, Any]:
-        while True:
-            try:
-                return self.q.get_nowait()
-            except queue.Empty:
-                pass
-            for key, _ in self._sel.select(timeout=0.05):
-                if key.data is None:
-                    self._wake_r.recv(4096)
-                    while not self._new.empty():
-                        sender, conn = self._new.get()
-                        self._sel.register(conn, selectors.EVENT_READ, sender)
-                        self.acks[sender] = _Acks(conn, self.ack_every)
-                    continue
-                try:
-                    frame = _recv_frame(key.fileobj)
-                except OSError:
-                    frame = None
-                if frame is None or frame[0] == "end":
-                    self._sel.unregister(key.fileobj)
-                    key.fileobj.close()     # the sender waits for this before it closes
-                    return key.data, (END if frame else LOST), None
-                return key.data, frame[0], frame[1]
-            if abort.is_set():
-                raise Aborted()
-
-    def batches(self, senders: int, parts: int, ordered: bool, abort: threading.Event,
-                spread: bool = False, start: int = 0, stride: int = 1
-                ) -> Iterator[tuple[int, np.ndarray | None]]:
-        """Assembled batches: the pieces of each sequence number joined in sender order; in
-        sequence order when ``ordered``. Credits return after the consumer is done with a
-        batch (when it asks for the next one).
-
-        ``spread``: sender ``k`` of ``senders`` sends exactly the sequence numbers ``s``
-        with ``s % senders == k`` (one piece each); otherwise every sender sends a piece of
-        every sequence number (``parts == senders``). A sequence number is *closed* when
-        each sender responsible for it has delivered its piece or ended. A run that stops
-        leaves gaps (a reader that was ahead has read batches the others never will): a
-        closed sequence number that no piece arrived for is yielded as ``(seq, None)``, a
-        batch of no records, so that it travels on and closes the gap for every stage
-        downstream too; an ordered consumer waiting (and holding its senders' credits) for
-        a batch that never comes would otherwise stop the run for ever.
-
-        ``start``, ``stride``: the sequence numbers this consumer receives at all (an
-        instance ``j`` of a unit that ``p`` instances share round robin gets ``j, j + p,
-        ...``); only these can be gaps.
-        """
-        pending: dict[int, dict[int, Any]] = {}
-        ended: set[int] = set()
-        nxt = start              # every one of ours below it has been yielded
-        done: set[int] = set()   # yielded at or above nxt (unordered)
-        top = start - 1          # the highest sequence number any piece arrived for
-
-        def closed(s: int) -> bool:
-            got = pending.get(s, ())
-            if spread:
-                k = s % senders
-                return k in got or k in ended
-            return all(k in got or k in ended for k in range(senders))
-
-        while True:
-            sender, seq, batch = self._next(abort)
-            if seq is LOST:
-                raise Aborted()          # the sender's instance went away: the run ends
-            if seq is END:
-                ended.add(sender)
-            else:
-                pending.setdefault(seq, {})[sender] = batch
-                top = max(top, seq)
-            if ordered:
-                ready = []
-                while nxt <= top and closed(nxt):
-                    ready.append(nxt)    # (a gap left by a stop yields no records)
-                    nxt += stride
-            else:
-                ready = sorted(s for s in pending if closed(s))
-                done.update(ready)
-                while nxt <= top and (nxt in done or closed(nxt)):
-                    if nxt not in done:
-                        ready.append(nxt)        # a gap
-                    done.discard(nxt)
-                    nxt += stride
-            self.held = sum(len(p) for p in pending.values())
-            for s in ready:
-                got = pending.pop(s, None)
-                if got is None:
-                    yield s, None
-                    continue
-                yield s, _join([got[k] for k in sorted(got)])
-                for k in got:
-                    ack = self.acks.get(k)
-                    if ack is not None:
-                        ack()
-            if len(ended) == senders and not pending:
-                return
-
-
-def _join(parts: list[Any]) -> np.ndarray | None:
-    parts = [p for p in parts if p is not None and len(p)]
-    if not parts:
-        return None
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts)
+from .frames import END, Aborted, recv_frame, send_frame
+from .inbox import Inbox
 
 
 class _Sender:
@@ -253,7 +88,7 @@ class RemoteSender(_Sender):
         self.sock = socket.create_connection(address, timeout=30)
         self.sock.settimeout(None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        _send_frame(self.sock, {"key": list(key), "sender": sender, "token": token}, None)
+        send_frame(self.sock, {"key": list(key), "sender": sender, "token": token}, None)
 
     def _take_credit(self) -> None:
         while self.sent - self.acked >= self.credits:
@@ -271,14 +106,14 @@ class RemoteSender(_Sender):
         self._take_credit()
         self.records += 0 if batch is None else len(batch)
         try:
-            _send_frame(self.sock, seq, batch)
+            send_frame(self.sock, seq, batch)
         except OSError as exc:
             self.abort.set()
             raise Aborted() from exc
 
     def end(self) -> None:
         try:
-            _send_frame(self.sock, "end", None)
+            send_frame(self.sock, "end", None)
         except OSError:
             self.abort.set()
 
@@ -295,55 +130,6 @@ class RemoteSender(_Sender):
         except OSError:
             pass
         self.sock.close()
-
-
-_LEN = struct.Struct("!Q")
-
-
-def _send_frame(sock: socket.socket, head: Any, batch: np.ndarray | None) -> None:
-    """One frame in (usually) one system call: header and payload gathered by sendmsg."""
-    if batch is not None:
-        batch = np.ascontiguousarray(batch)
-        meta = pickle.dumps((head, batch.dtype, batch.shape), protocol=5)
-    else:
-        meta = pickle.dumps((head, None, None), protocol=5)
-    parts = [memoryview(_LEN.pack(len(meta)) + meta)]
-    if batch is not None and batch.nbytes:
-        parts.append(memoryview(batch.reshape(-1).view(np.uint8)))
-    while parts:
-        sent = sock.sendmsg(parts)
-        while parts and sent >= len(parts[0]):
-            sent -= len(parts[0])
-            parts.pop(0)
-        if parts and sent:
-            parts[0] = parts[0][sent:]
-
-
-def _recv_exact(sock: socket.socket, buf: memoryview) -> bool:
-    got, n = 0, len(buf)
-    while got < n:
-        k = sock.recv_into(buf[got:])
-        if k == 0:
-            return False
-        got += k
-    return True
-
-
-def _recv_frame(sock: socket.socket) -> tuple[Any, np.ndarray | None] | None:
-    head = bytearray(_LEN.size)
-    if not _recv_exact(sock, memoryview(head)):
-        return None
-    meta = bytearray(_LEN.unpack(head)[0])
-    if not _recv_exact(sock, memoryview(meta)):
-        return None
-    tag, dtype, shape = pickle.loads(meta)
-    if dtype is None:
-        return tag, None
-    arr = np.empty(shape, dtype)
-    if arr.nbytes and not _recv_exact(sock, memoryview(arr.reshape(-1).view(np.uint8))):
-        return None
-    return tag, arr
-
 
 class DataPlane:
     """Per worker process: a listening socket for channels, the inboxes of the instances it
@@ -406,7 +192,7 @@ class DataPlane:
         """Check a new channel's handshake and hand its socket to the receiving inbox."""
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            first = _recv_frame(conn)
+            first = recv_frame(conn)
         except OSError:
             conn.close()
             return
@@ -418,23 +204,6 @@ class DataPlane:
         with self.lock:
             self.conns.setdefault(run_id, []).append(conn)
         self.inbox(tuple(hello["key"])).attach_remote(hello["sender"], conn)
-
-
-class _Acks:
-    """Credits back to one remote sender, ``every`` at a time."""
-
-    def __init__(self, conn: socket.socket, every: int) -> None:
-        self.conn, self.every, self.owed = conn, every, 0
-
-    def __call__(self) -> None:
-        self.owed += 1
-        if self.owed >= self.every:
-            try:
-                self.conn.sendall(b"\x01" * self.owed)
-            except OSError:
-                pass
-            self.owed = 0
-
 
 def dataplane(worker: Any) -> DataPlane:
     """The worker's data plane (created on first use)."""

@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from ... import metrics as _metrics
 from ...compile import CompiledSegment, default_store
 from ...errors import GraphError, OperatorError, RunError, WorkbenchError
-from ...fusion import segments
-from ...metrics import Recorder
+from ...model.fusion import segments
 from ...placement import Plan, place
+from .. import metrics as _metrics
+from ..metrics import Recorder
 from ..nodes import build_chain
 from ..run import Run
 from . import worker as W

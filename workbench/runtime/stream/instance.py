@@ -20,9 +20,10 @@ import numpy as np
 from ...compile import ArtifactStore, CompiledSegment
 from ...compile.kernels import key_groups
 from ...compile.segment import Artifacts, keys_of
-from ...errors import OperatorError
-from ...fusion import segments
+from ...errors import OperatorError, portable
+from ...model.fusion import segments
 from ...placement import Unit
+from ..metrics import edge_name, inbox_name
 from ..nodes import build_chain
 from .channels import Aborted, dataplane
 from .worker import run_state
@@ -58,65 +59,91 @@ def instance_main(spec: InstanceSpec, source: Any = None) -> dict:
     from distributed import get_worker, secede
 
     secede()   # a long-lived task must not hold one of the worker's task threads
-    worker = get_worker()
-    rs = run_state(worker, spec.run_id, spec.t0, spec.interval)
-    rs.enter(spec.name)
-    plane = dataplane(worker)
-    key = (spec.run_id, spec.unit.index, spec.index)
-    out = _Output(spec, plane, rs)
+    inst = Instance(spec, get_worker())
     try:
+        return inst.run(source)
+    except Aborted:
+        return inst.report("aborted")
+    except Exception as exc:  # noqa: BLE001 - reported to the client as the run's error
+        inst.rs.abort.set()       # release this worker's other instances at once
+        return {**inst.report("failed"), "error": portable(exc)}
+    finally:
+        inst.close()
+
+
+class Instance:
+    """One stage instance on a worker: its chain of compiled segments, where its batches
+    come from (the source, or its inbox) and where its results go."""
+
+    def __init__(self, spec: InstanceSpec, worker: Any) -> None:
+        self.spec, self.worker = spec, worker
+        self.rs = run_state(worker, spec.run_id, spec.t0, spec.interval)
+        self.rs.enter(spec.name)
+        self.plane = dataplane(worker)
+        self.key = (spec.run_id, spec.unit.index, spec.index)
+        self.out = _Output(spec, self.plane, self.rs)
+        self.source_records = 0
+        self.t_first: float | None = None
+        self.chain: Any = None
+
+    def run(self, source: Any) -> dict:
+        spec, rs = self.spec, self.rs
         store = ArtifactStore(spec.store_root)
         compiled = {s.name: CompiledSegment(s, store, artifacts=spec.artifacts.get(s.name))
                     for s in segments(spec.unit.nodes)}
-        chain = build_chain(spec.unit.nodes, rs.recorder, compiled)
-        nodes = chain.segment_nodes()
-        spread = spec.unit.routing == "spread"
-        first = rs.recorder.counter(spec.unit.name + " (in)")
-        reading = rs.recorder.counter("source") if spec.upstream is None else None
-        inbox = None if spec.upstream is None else plane.inbox(key)
+        self.chain = build_chain(spec.unit.nodes, rs.recorder, compiled)
+        inbox = None if spec.upstream is None else self.plane.inbox(self.key)
         if inbox is not None:
             inbox.configure(spec.credits)
-        source_records = 0
-        t_first = None
-        step = spec.unit.parallelism if spread else 1
+        waiting = rs.recorder.counter(inbox_name(spec.unit.name))
+        reading = rs.recorder.counter("source") if spec.upstream is None else None
         for seq, batch in _inputs(spec, source, rs, inbox):
-            if t_first is None:
-                t_first = time.time()
-            if batch is not None:
-                if reading is not None:
-                    source_records += len(batch)
-                    reading.records += len(batch)
-                    reading.batches += 1
-                if spread and any(n.carry is not None for n in nodes):
-                    raise _carry_error(spec, nodes, seq)
-                y = chain.push(batch, seq)
-            else:
-                y = None
-            out.emit(seq, y)
+            if self.t_first is None:
+                self.t_first = time.time()
+            if batch is not None and reading is not None:
+                self.source_records += len(batch)
+                reading.records += len(batch)
+                reading.batches += 1
+            self.out.emit(seq, None if batch is None else self._push(seq, batch))
             if inbox is not None:
-                first.depth(inbox.waiting())
-            if spec.downstream is None and (seq + step) // spec.epoch > seq // spec.epoch:
-                with rs.lock:       # this instance's share of an epoch reached the sink
-                    rs.epochs.append((time.time(), spec.name, seq // spec.epoch))
-        out.end()
-        return {"status": "stopped" if rs.stop_at is not None else "finished",
-                "t_first": t_first, "t_last": time.time(),
-                "instance": spec.name, "unit": spec.unit.index, "index": spec.index,
-                "worker": worker.address, "thread": threading.current_thread().name,
-                "source_records": source_records, "sink": out.sink_value(),
-                "leftovers": chain.leftovers(),
-                "states": {s.name: st for n in nodes for s, st in
-                           zip(n.segment.stages, n.states) if st is not None}}
-    except Aborted:
-        return {"status": "aborted", "instance": spec.name, "worker": worker.address}
-    except Exception as exc:  # noqa: BLE001 - reported to the client as the run's error
-        rs.abort.set()          # release this worker's other instances at once
-        return {"status": "failed", "instance": spec.name, "worker": worker.address,
-                "error": _portable(exc)}
-    finally:
-        out.close()
-        plane.drop(key)
-        rs.leave(spec.name)
+                waiting.depth(inbox.waiting())
+            self._mark_epoch(seq)
+        self.out.end()
+        return self.report("stopped" if rs.stop_at is not None else "finished")
+
+    def _push(self, seq: int, batch: np.ndarray) -> np.ndarray | None:
+        nodes = self.chain.segment_nodes()
+        if self.spec.unit.routing == "spread" and any(n.carry is not None for n in nodes):
+            raise _carry_error(self.spec, nodes, seq)
+        return self.chain.push(batch, seq)
+
+    def _mark_epoch(self, seq: int) -> None:
+        """At the sink: this instance's share of an epoch has arrived."""
+        spec = self.spec
+        step = spec.unit.parallelism if spec.unit.routing == "spread" else 1
+        if spec.downstream is None and (seq + step) // spec.epoch > seq // spec.epoch:
+            with self.rs.lock:
+                self.rs.epochs.append((time.time(), spec.name, seq // spec.epoch))
+
+    def report(self, status: str) -> dict:
+        """What the client gets back from this instance."""
+        spec = self.spec
+        out = {"status": status, "instance": spec.name, "unit": spec.unit.index,
+               "index": spec.index, "worker": self.worker.address}
+        if status in ("finished", "stopped"):
+            nodes = self.chain.segment_nodes()
+            out.update({"t_first": self.t_first, "t_last": time.time(),
+                        "thread": threading.current_thread().name,
+                        "source_records": self.source_records,
+                        "sink": self.out.sink_value(), "leftovers": self.chain.leftovers(),
+                        "states": {s.name: st for n in nodes for s, st in
+                                   zip(n.segment.stages, n.states) if st is not None}})
+        return out
+
+    def close(self) -> None:
+        self.out.close()
+        self.plane.drop(self.key)
+        self.rs.leave(self.spec.name)
 
 
 def _inputs(spec: InstanceSpec, source: Any, rs: Any, inbox: Any
@@ -161,7 +188,7 @@ class _Output:
                 self.senders.append(plane.sender(
                     addr, spec.data_addresses.get(addr), (spec.run_id, down.index, j),
                     spec.index, spec.credits, rs.abort, spec.token))
-            self.edge = rs.recorder.counter(f"{spec.unit.name} -> {down.name}")
+            self.edge = rs.recorder.counter(edge_name(spec.unit.name, down.name))
             if down.routing == "keyed":
                 self.starts = np.array([down.group_range(j)[0]
                                         for j in range(down.parallelism)], np.int64)
@@ -234,14 +261,3 @@ def _carry_error(spec: InstanceSpec, nodes: list, seq: int) -> OperatorError:
         f"{seq} left {len(node.carry)} record(s) over.\nFix: make the source's batch_size a "
         f"multiple of {node.granularity}, or run '{name}' with parallelism 1.",
         operator=name, seq=seq)
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """The exception itself if it survives pickling, else its text in a RuntimeError."""
-    import pickle
-
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:  # noqa: BLE001
-        return RuntimeError(f"{type(exc).__name__}: {exc}")

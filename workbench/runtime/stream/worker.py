@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from ...metrics import Recorder
+from ..metrics import Recorder
 from .channels import dataplane
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from .. import dashboard_html as H
+from .. import html as H
 from .display import PLOTLY_MIME, LiveBoard, display_board
 
 BIN_S = 0.5          # the function board's calls/s bins
@@ -49,8 +49,8 @@ class FunctionsBoard(LiveBoard):
         import ipywidgets as W
         import plotly.graph_objects as go
 
-        from ..functions.view import name_of
-        from ..runtime.cluster import current
+        from ...runtime.cluster import current
+        from ..function_view import name_of
 
         self.window = max(float(window), 2 * BIN_S)
         self.interval = min(max(float(interval), 0.05), 0.5)
@@ -82,9 +82,7 @@ class FunctionsBoard(LiveBoard):
         self.box.add_class("wb-functions-board")
         self.mode.observe(lambda _change: self.refresh(), names="value")
         self.refresh()
-        self._thread = threading.Thread(target=self._loop, daemon=True,
-                                        name="wb-functions-board")
-        self._thread.start()
+        self._start("wb-functions-board")
 
     def _empty(self, go: Any, height: int = 320) -> Any:
         fig = go.Figure()
@@ -97,7 +95,7 @@ class FunctionsBoard(LiveBoard):
 
     def functions(self) -> list[Any]:
         """The functions shown: the given ones, or every function defined so far."""
-        from ..functions.function import registry
+        from ...functions.catalog import registry
 
         return list(self._fixed) if self._fixed is not None else registry()
 
@@ -117,25 +115,18 @@ class FunctionsBoard(LiveBoard):
         return out
 
     # --- updates ---------------------------------------------------------------------------
-    def _loop(self) -> None:
-        due = time.monotonic()
-        while True:
-            due = max(due + self.interval, time.monotonic() + 0.05)
-            if self._stop.wait(due - time.monotonic()):
-                return
-            if self.session is not None and self.session.closed:
-                self._finalize()
-                return
-            try:
-                self.refresh()
-            except Exception as exc:  # noqa: BLE001 - shown in the widget, the loop goes on
-                self.error = exc
-                self.summary.value = H.events_html([], f"function board update failed: "
-                                                       f"{exc!r}")
+    def _over(self) -> bool:
+        if self.session is not None and self.session.closed:
+            self._finalize()
+            return True
+        return False
+
+    def _show_error(self, exc: BaseException) -> None:
+        self.summary.value = H.events_html([], f"function board update failed: {exc!r}")
 
     def _runtime(self) -> Any:
-        from ..functions.view import runtime_of
-        from ..runtime.cluster import current
+        from ...runtime.cluster import current
+        from ...runtime.functions import runtime_of
 
         if self.session is None:           # opened before the cluster: follow the first
             self.session = current()
@@ -143,7 +134,7 @@ class FunctionsBoard(LiveBoard):
 
     def refresh(self, final: bool = False) -> None:
         """Read the runtime once and redraw (the thread calls this every tick)."""
-        from ..functions.view import current_versions, rate_series, recent_done, snapshot
+        from ..function_view import current_versions, rate_series, recent_done, snapshot
 
         with self._lock:
             if self._final is not None:
@@ -213,7 +204,7 @@ class FunctionsBoard(LiveBoard):
         import plotly.graph_objects as go
         import plotly.io as pio
 
-        from ..functions.view import rows_text
+        from ...functions.view import rows_text
 
         fig = go.Figure(self._empty(go))
         fig.add_traces(self._traces(self._keys))

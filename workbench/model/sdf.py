@@ -14,10 +14,10 @@ from fractions import Fraction
 from math import gcd, lcm
 from typing import TYPE_CHECKING
 
-from .errors import RateError
+from ..errors import RateError
 
 if TYPE_CHECKING:
-    from .graph import Operator, Pipeline
+    from .graph import Operator, Pipeline, SplitJoin
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,6 @@ def _fmt(f: Fraction) -> str:
 
 
 def solve(pipeline: Pipeline) -> Solution:
-    from .graph import SplitJoin
-
     firings: dict[str, Fraction] = {"source": Fraction(1)}
     flows: dict[str, Fraction] = {}
     names = iter(pipeline.walk())
@@ -53,7 +51,7 @@ def solve(pipeline: Pipeline) -> Solution:
 
     def chain(elements: tuple, flow: Fraction) -> Fraction:
         for el in elements:
-            if isinstance(el, SplitJoin):
+            if hasattr(el, "branches"):   # a split-join
                 flow = split_join(el, flow)
             else:
                 stage = next(names)

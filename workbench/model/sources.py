@@ -21,29 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GraphError
+from ..errors import GraphError
+from .graph import Source
 
-
-class Source:
-    """Base of all sources; ``src >> op`` starts a pipeline."""
-
-    num_batches: int | None = None
-
-    def batch(self, i: int) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def batches(self, limit: int | None = None, start: int = 0):
-        n = self.num_batches if limit is None else (
-            limit if self.num_batches is None else min(limit, self.num_batches))
-        i = start
-        while n is None or i < n:
-            yield i, self.batch(i)
-            i += 1
-
-    def __rshift__(self, other: Any):
-        from .graph import Pipeline
-
-        return Pipeline(self, ()) >> other
+__all__ = ["ArraySource", "GeneratorSource", "Source", "array", "dataframe", "generator"]
 
 
 def _check_batch_size(batch_size: Any) -> int:

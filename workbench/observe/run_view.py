@@ -6,9 +6,9 @@ the events (``run.events``). This module turns them into plain values: a :class:
 of the program (units left to right, their workers, routing and fused segments), binned
 series per stage (parallel instances summed, or one per instance), the summary numbers
 and the queue depths; :class:`Tracker` and :class:`EventLog` keep what a live view needs
-between updates, fed with new rows only. :mod:`workbench.dashboard_html` renders the
-values as HTML and :mod:`workbench.widgets` puts them into widgets; nothing here touches
-the engine's hot path.
+between updates, fed with new rows only. :mod:`workbench.observe.html` renders the
+values as HTML and :mod:`workbench.observe.widgets` puts them into widgets; nothing here
+touches the engine's hot path.
 
 Metric rows come in three kinds: a fused segment's own name (``"scale+mean4"``: records
 into it, batch latency), ``"<unit> (in)"`` (batches waiting in an instance's inbox) and
@@ -34,59 +34,48 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .fusion import Node, Segment, plan_segments, segments
+from ..model.fusion import Segment, plan_segments, segments
+from ..placement import Unit
+from ..runtime.metrics import COLUMNS, edge_name, inbox_name
 
-COLUMNS = ["time", "stage", "worker", "records", "records_per_s", "latency_ms", "batches",
-           "records_out", "queue"]
 LIVE_SLACK_S = 1.0      # a series silent for longer than this no longer holds back the bins
 
 
 @dataclass(frozen=True)
-class UnitView:
-    """One unit of the program as drawn: its instances, how batches reach them, and what
-    they run."""
-
-    index: int
-    name: str                           # metric prefix: "scale+mean4", or "source"
-    nodes: tuple[Node, ...]             # fused segments and split-joins, in order
-    workers: tuple[str, ...]            # one address per instance
-    routing: str                        # "direct" | "keyed" | "spread"
-    reasons: tuple[str, ...] = ()       # "stage: why it went there"
-    has_inbox: bool = False             # batches reach it over a channel
-
-    @property
-    def segments(self) -> tuple[str, ...]:
-        return tuple(s.name for s in segments(self.nodes))
-
-    @property
-    def parallelism(self) -> int:
-        return len(self.workers)
-
-    @property
-    def inbox(self) -> str:
-        return f"{self.name} (in)"
-
-
-@dataclass(frozen=True)
 class Layout:
-    """The program as the dashboard draws it: units from source to sink."""
+    """The program as the dashboard draws it: units (:class:`~workbench.placement.Unit`)
+    from source to sink, the workers' kinds, channel capacity and why stages went where."""
 
     engine: str
-    units: tuple[UnitView, ...]
+    units: tuple[Unit, ...]
     resources: Mapping[str, str] = field(default_factory=dict)   # worker -> "compute", ...
     credits: int | None = None          # channel capacity (batches in flight per edge)
     source: str = "source"              # how the source is described
+    reasons: Mapping[str, str] = field(default_factory=dict)     # stage -> why it is there
 
     @property
     def stages(self) -> tuple[str, ...]:
         """The chart's stages: every fused segment, in program order."""
         return tuple(s for u in self.units for s in u.segments)
 
+    def has_inbox(self, u: Unit) -> bool:
+        """Batches reach ``u`` over a channel (every unit of the Dask engine but the
+        first)."""
+        return self.engine != "local" and u.index > 0
+
+    def inbox(self, u: Unit) -> str:
+        """Metric name of ``u``'s inbox."""
+        return inbox_name(u.name)
+
+    def unit_reasons(self, u: Unit) -> tuple[str, ...]:
+        """``"stage: why it went there"`` for each of ``u``'s stages."""
+        return tuple(f"{s}: {self.reasons[s]}" for s in u.stages if s in self.reasons)
+
     def edge(self, i: int) -> str | None:
         """Metric name of the channel from unit ``i`` to the next one."""
         if i + 1 >= len(self.units):
             return None
-        return f"{self.units[i].name} -> {self.units[i + 1].name}"
+        return edge_name(self.units[i].name, self.units[i + 1].name)
 
     @property
     def source_stage(self) -> str | None:
@@ -105,15 +94,11 @@ def layout(plan: Any, engine: str = "dask", workers: Mapping[str, Mapping] | Non
     of the local engine (a tuple of nodes, all in this process)."""
     resources = {a: ", ".join(sorted(k for k, v in (r or {}).items() if v)) or "worker"
                  for a, r in (workers or {}).items()}
-    if isinstance(plan, tuple):                 # local engine: one thread, one "unit"
-        return Layout(engine, (UnitView(0, "local", plan, ("local",), "direct"),),
+    if isinstance(plan, tuple):                 # local engine: one thread, one unit
+        stages = tuple(st.name for seg in segments(plan) for st in seg.stages)
+        return Layout(engine, (Unit(0, stages, ("local",), "direct", plan),),
                       {"local": "this process"}, credits, source)
-    units = []
-    for k, u in enumerate(plan.units):
-        reasons = tuple(f"{s}: {plan.reasons[s]}" for s in u.stages if s in plan.reasons)
-        units.append(UnitView(u.index, u.name, tuple(u.nodes), tuple(u.workers), u.routing,
-                              reasons, has_inbox=k > 0))
-    return Layout(engine, tuple(units), resources, credits, source)
+    return Layout(engine, tuple(plan.units), resources, credits, source, dict(plan.reasons))
 
 
 def layout_of(run: Any) -> Layout:
@@ -299,7 +284,7 @@ def queues(rows: Any, lay: Layout, recent_s: float = 1.0) -> dict[str, dict[str,
     """Peak queue depth over the last ``recent_s`` seconds: per inbox (``"<unit> (in)"``)
     and per channel (``"<unit> -> <next>"``), by worker."""
     rows = Rows.of(rows)
-    names = [u.inbox for u in lay.units if u.has_inbox]
+    names = [lay.inbox(u) for u in lay.units if lay.has_inbox(u)]
     names += [e for e in (lay.edge(i) for i in range(len(lay.units))) if e]
     out: dict[str, dict[str, int]] = {n: {} for n in names}
     if not len(rows):

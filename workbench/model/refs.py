@@ -1,4 +1,4 @@
-"""Store references and the errors of functions and the store (pure: no Dask).
+"""Store references (pure: no Dask): what the store, functions and the runtime share.
 
 A :class:`StoreRef` names a value kept on a storage worker: its key, the worker that holds
 it and its size. It is small, so it travels in task arguments instead of the value; a
@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import WorkbenchError
+from ..errors import StoreError, StoreKeyError
 
 
 @dataclass(frozen=True)
@@ -51,24 +51,6 @@ def owner(key: str, storage: Sequence[str]) -> str:
     return ws[zlib.crc32(key.encode()) % len(ws)]
 
 
-class StoreError(WorkbenchError):
-    """The store cannot do what was asked."""
-
-
-class StoreKeyError(StoreError, LookupError):
-    """A key that is not in the store; the message names the key."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-
-    def __str__(self) -> str:
-        return self.args[0]
-
-    def __reduce__(self):
-        return (StoreKeyError, (self.key, self.args[0]))
-
-
 def missing_key(key: str, worker: str, known: Sequence[str], where: str = "") -> StoreKeyError:
     import difflib
 
@@ -78,28 +60,3 @@ def missing_key(key: str, worker: str, known: Sequence[str], where: str = "") ->
                               f"{worker}; it holds {len(known)} key(s)).{hint}\nFix: "
                               f"wb.store.put({key!r}, value) first, or wb.store.list() to "
                               "see the keys.")
-
-
-class FunctionError(WorkbenchError):
-    """A function raised while running; names the function (and the call of a map).
-
-    The original exception is ``__cause__`` and :attr:`original`.
-    """
-
-    def __init__(self, message: str, *, function: str, call: int | None = None,
-                 original: BaseException | None = None) -> None:
-        super().__init__(message)
-        self.function = function
-        self.call = call
-        self.original = original
-        self.__cause__ = original
-
-    def __reduce__(self):  # crosses process boundaries (Dask results) intact
-        from ..errors import portable
-
-        return (_rebuild, (str(self), self.function, self.call, portable(self.original)))
-
-
-def _rebuild(message: str, function: str, call: int | None,
-             original: BaseException | None) -> FunctionError:
-    return FunctionError(message, function=function, call=call, original=original)

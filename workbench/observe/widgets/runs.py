@@ -29,11 +29,10 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 from typing import Any
 
-from .. import dashboard_html as H
-from .. import dashboard_model as M
+from .. import html as H
+from .. import run_view as M
 from .display import PLOTLY_MIME, LiveBoard, display_board
 
 
@@ -93,9 +92,7 @@ class Dashboard(LiveBoard):
         if run.done:
             self._finalize()
         else:
-            self._thread = threading.Thread(target=self._loop, daemon=True,
-                                            name=f"wb-dashboard-{self.name}")
-            self._thread.start()
+            self._start(f"wb-dashboard-{self.name}")
             run.on_finish(lambda _run: self._finalize())
 
     # --- figure ----------------------------------------------------------------------------
@@ -168,17 +165,11 @@ class Dashboard(LiveBoard):
             fig.data[n + i].x, fig.data[n + i].y = x, lat
 
     # --- updates ---------------------------------------------------------------------------
-    def _loop(self) -> None:
-        due = time.monotonic()
-        while True:             # a fixed rate: the refresh time does not add to the period
-            due = max(due + self.interval, time.monotonic() + 0.05)
-            if self._stop.wait(due - time.monotonic()) or self.run.done:
-                return
-            try:
-                self.refresh()
-            except Exception as exc:  # noqa: BLE001 - shown in the widget, the loop goes on
-                self.error = exc
-                self.events.value = H.events_html([], f"dashboard update failed: {exc!r}")
+    def _over(self) -> bool:
+        return self.run.done        # (run.on_finish draws the final picture)
+
+    def _show_error(self, exc: BaseException) -> None:
+        self.events.value = H.events_html([], f"dashboard update failed: {exc!r}")
 
     def _data(self, live: bool) -> tuple[M.Rows, int, int, bool]:
         """Rows to draw, records read and out, and whether anything is new: while live,

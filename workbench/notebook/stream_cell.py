@@ -14,67 +14,36 @@ Examples
 ... def scale(x):
 ...     return x * 2.0
 ... '''
->>> run = stream_cell("prog", cell, ns, source="data", batch_size=4, widget=False)
+>>> run = stream_cell("prog", cell, ns, source="data", batch_size=4, widget=False,
+...                   engine="local")
 >>> ns["prog"].output
 array([ 0.,  2.,  4.,  6.,  8., 10., 12., 14.])
 """
 
 from __future__ import annotations
 
-import ast
 import difflib
-import itertools
-import linecache
 import time
 from typing import Any
 
 import numpy as np
 
-from .errors import GraphError
-from .graph import Operator, Pipeline, SplitJoin, as_pipeline, operator
-from .sources import ArraySource, Source, array
+from ..errors import CellError, GraphError, PlacementError
+from ..model.graph import Operator, Pipeline, SplitJoin, as_pipeline, operator
+from ..model.sources import ArraySource, Source, array
+from ..placement import hints
+from . import runs
+from .cell import execute, register
 
-__all__ = ["CellError", "CellSyntaxError", "parse_hints", "runs", "status", "stream_cell"]
-
-PLACES = ("compute", "storage")
-_CELLS = itertools.count(1)
-_RUNS: list[Any] = []
-
-
-class CellError(GraphError):
-    """The options of a ``%%stream`` cell, or what the cell defines, do not make a program.
-
-    The magic shows it as a ``UsageError`` (no traceback).
-    """
-
-
-class CellSyntaxError(GraphError):
-    """The cell is not valid Python; the message shows the cell line and the caret."""
-
-
-def runs() -> list[Any]:
-    """Runs started by :func:`stream_cell` in this process, oldest first."""
-    return list(_RUNS)
-
-
-def status() -> str:
-    """One summary per run started by :func:`stream_cell` (what ``%wb status`` prints)."""
-    if not _RUNS:
-        return "no %%stream runs in this session yet."
-    lines = []
-    for r in _RUNS:
-        lines.append(r.summary())
-        plan = getattr(r, "plan", None)
-        if plan is not None and hasattr(plan, "describe"):
-            lines += ["  " + ln for ln in plan.describe().splitlines()]
-    return "\n".join(lines)
+__all__ = ["parse_hints", "stream_cell"]
 
 
 def parse_hints(items: list[str] | None, kind: str) -> dict[str, Any]:
     """``["scale=compute", ...]`` to ``{"scale": "compute"}``.
 
     ``kind`` is ``"placement"`` (``compute``, ``storage``, a worker address, or resources
-    ``NAME:N[,NAME:N]``) or ``"parallelism"`` (positive integers).
+    ``NAME:N[,NAME:N]``: :func:`workbench.placement.hints.parse`) or ``"parallelism"``
+    (positive integers).
 
     >>> parse_hints(["scale=2", "mean4=1"], "parallelism")
     {'scale': 2, 'mean4': 1}
@@ -98,73 +67,12 @@ def parse_hints(items: list[str] | None, kind: str) -> dict[str, Any]:
                 raise CellError(f"--parallelism {item!r}: {value!r} is not a positive integer "
                                 f"(instances of {op}).\nFix: --parallelism {op}=2.")
             out[op] = n
-        elif value in PLACES or "://" in value:
-            out[op] = value
-        else:
-            out[op] = _resources(op, item, value)
-    return out
-
-
-def _resources(op: str, item: str, value: str) -> dict[str, float]:
-    """``gpu:1,mem:2`` to ``{"gpu": 1.0, "mem": 2.0}`` (worker resources a stage needs)."""
-    out: dict[str, float] = {}
-    for part in value.split(","):
-        name, colon, amount = part.partition(":")
+            continue
         try:
-            n = float(amount) if colon and name.strip() else 0.0
-        except ValueError:
-            n = 0.0
-        if n <= 0:
-            raise CellError(
-                f"--placement {item!r}: {value!r} is not a place. Expected compute, storage, "
-                "a worker address such as tcp://127.0.0.1:8786, or resources such as gpu:1."
-                f"\nFix: --placement {op}=compute.")
-        out[name.strip()] = n
+            out[op] = hints.parse(value, f"--placement {item!r}")
+        except PlacementError as exc:
+            raise CellError(f"{exc}\nFix: --placement {op}=compute.") from None
     return out
-
-
-# --- the cell ---------------------------------------------------------------------------
-def _register(header: str, cell: str) -> str:
-    """Put ``header`` + ``cell`` in linecache under a new synthetic name; return it."""
-    filename = f"<wb-stream-cell-{next(_CELLS)}>"
-    text = header.rstrip("\n") + "\n" + cell
-    if not text.endswith("\n"):
-        text += "\n"
-    linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
-    return filename
-
-
-def _functions(tree: ast.Module) -> tuple[list[str], set[str]]:
-    """Top-level function names in definition order, and the names the cell reads
-    (a function calling itself does not count)."""
-    order: dict[str, ast.FunctionDef] = {}
-    used: set[str] = set()
-    for stmt in tree.body:
-        own = stmt.name if isinstance(stmt, ast.FunctionDef) else None
-        used |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
-                 and isinstance(n.ctx, ast.Load) and n.id != own}
-        if own is not None:
-            order.pop(own, None)
-            order[own] = stmt          # a redefinition moves to its new place
-    return list(order), used
-
-
-def _execute(cell: str, filename: str, namespace: dict) -> tuple[tuple, Any]:
-    """Run the cell in ``namespace``; return (its functions, value of a last expression)."""
-    try:
-        tree = ast.parse("\n" + cell, filename)   # line 1 is the %%stream line
-    except SyntaxError as exc:
-        text = (exc.text or "").rstrip("\n")
-        caret = "" if not text or not exc.offset else "\n    " + " " * (exc.offset - 1) + "^"
-        raise CellSyntaxError(f"the cell is not valid Python, at cell line {exc.lineno}:\n"
-                              f"    {text}{caret}\nSyntaxError: {exc.msg}") from None
-    funcs = _functions(tree)
-    last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
-    exec(compile(tree, filename, "exec"), namespace)  # noqa: S102 - the user's own cell
-    value = eval(compile(last, filename, "eval"), namespace) if last else None  # noqa: S307
-    return funcs, value
 
 
 def _data_like(namespace: dict) -> list[str]:
@@ -308,7 +216,7 @@ def stream_cell(name: str, cell: str, namespace: dict, *, source: Any = None,
         ``False`` binds the validated Pipeline and runs nothing.
     widget : bool
         Report in the notebook: in a Jupyter kernel the live dashboard (see
-        :mod:`workbench.widgets`), and a text summary (or, for unbounded runs, how to stop
+        :mod:`workbench.observe.widgets`), and a text summary (or, for unbounded runs, how to stop
         them).
     line : str, optional
         The magic line shown as line 1 of the cell (``%%stream NAME ...``).
@@ -322,11 +230,10 @@ def stream_cell(name: str, cell: str, namespace: dict, *, source: Any = None,
         Bounded runs have ended when this returns (their error is raised).
     """
     _check_options(name, batch_size, batches, duration)
-    filename = _register(line or f"%%stream {name}", cell)
-    funcs, value = _execute(cell, filename, namespace)
+    filename = register(line or f"%%stream {name}", cell)
+    funcs, value = execute(cell, filename, namespace)
     prog = _program(funcs, value, namespace, source, batch_size)
-    hints = {**(placement or {}), **(parallelism or {})}
-    for hint in hints:
+    for hint in {**(placement or {}), **(parallelism or {})}:
         try:
             prog.match_stages(hint)
         except GraphError as exc:
@@ -342,18 +249,28 @@ def stream_cell(name: str, cell: str, namespace: dict, *, source: Any = None,
                         "cell's pipeline with a source; --no-run only builds it.")
     r = prog.run(batches=batches, duration=duration, engine=engine, placement=placement,
                  parallelism=parallelism, widget=widget, name=name)
-    namespace[name] = r
-    _RUNS.append(r)
+    namespace[name] = runs.add(r)
     if batches is None and duration is None and prog.source.num_batches is None:
-        deadline = time.monotonic() + startup
-        while not r.done and r.source_records == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if r.done:
-            r.wait()
-        elif widget:
-            print(f"{name} runs until stopped (unbounded source): {name}.stop() ends it; "
-                  "%wb status shows how far it got.")
-        return r
+        return _started(r, name, widget, startup)
+    return _finished(r, name, widget)
+
+
+def _started(r: Any, name: str, widget: bool, startup: float) -> Any:
+    """An unbounded run: wait for its first batch (a compile error raises here, not in the
+    background), then leave it running."""
+    deadline = time.monotonic() + startup
+    while not r.done and r.source_records == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if r.done:
+        r.wait()
+    elif widget:
+        print(f"{name} runs until stopped (unbounded source): {name}.stop() ends it; "
+              "%wb status shows how far it got.")
+    return r
+
+
+def _finished(r: Any, name: str, widget: bool) -> Any:
+    """A bounded run: wait for its end (Ctrl-C stops it), then print its summary."""
     try:
         r.wait()
     except KeyboardInterrupt:

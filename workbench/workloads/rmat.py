@@ -94,10 +94,10 @@ def put_graph(name: str, scale: int, parts: int, edge_factor: int = 16,
               seed: int = 0) -> list[Any]:
     """Generate the graph and keep its partitions in the store as ``NAME/part-i``;
     returns their references."""
-    from ..functions import store
+    import workbench as wb
 
     cut = partitions(scale, parts, edge_factor, seed)
-    refs = [store.put(f"{name}/part-{i}", p) for i, p in enumerate(cut)]
+    refs = [wb.store.put(f"{name}/part-{i}", p) for i, p in enumerate(cut)]
     remember(refs, cut)
     return refs
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GraphError
+from ..errors import GraphError
 
 
 class Sink:

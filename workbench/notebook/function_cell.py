@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cells import CellError, _execute, _register
-from .function import Function, _check_placement
+from ..errors import CellError, PlacementError
+from ..functions import Function
+from ..placement import hints
+from .cell import execute, register
 
 
 def function_cell(name: str, cell: str, namespace: dict, *, placement: Any = "auto",
@@ -26,9 +28,15 @@ def function_cell(name: str, cell: str, namespace: dict, *, placement: Any = "au
     if not name.isidentifier():
         raise CellError(f"{name!r} is not a Python name; %%function NAME binds the function "
                         "to it.")
-    _check_placement(name, placement)
-    filename = _register(line or f"%%function {name}", cell)
-    (names, used), _ = _execute(cell, filename, namespace)
+    if isinstance(placement, str):          # as written on the magic line
+        try:
+            placement = hints.parse(placement, f"%%function {name} --placement",
+                                    allow_auto=True)
+        except PlacementError as exc:
+            raise CellError(f"{exc}\nFix: --placement auto.") from None
+    hints.check(placement, f"function '{name}'", allow_auto=True)
+    filename = register(line or f"%%function {name}", cell)
+    (names, used), _ = execute(cell, filename, namespace)
     if not names:
         raise CellError(f"%%function {name}: the cell defines no function.\nFix: write "
                         f"def {name}(x): ... in the cell.")

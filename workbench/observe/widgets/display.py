@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -35,12 +36,31 @@ def display_board(board: Any, label: str) -> None:
 
 
 class LiveBoard:
-    """What both live views do when they end: draw once more, freeze the controls, and fill
-    in the static output (``static()``) wherever they were displayed."""
+    """What both live views share: a thread that redraws at a fixed rate (``refresh()``
+    every ``interval`` seconds) until the view's subject ends (``_over()``) or it is
+    stopped; and, at the end, one last drawing, frozen controls and the static output
+    (``static()``) filled in wherever the view was displayed."""
 
     _final: dict | None
     _handles: list
     error: BaseException | None
+    interval: float
+
+    def _start(self, name: str) -> None:
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=name)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        due = time.monotonic()
+        while True:             # a fixed rate: the refresh time does not add to the period
+            due = max(due + self.interval, time.monotonic() + 0.05)
+            if self._stop.wait(due - time.monotonic()) or self._over():
+                return
+            try:
+                self.refresh()
+            except Exception as exc:  # noqa: BLE001 - shown in the widget, the loop goes on
+                self.error = exc
+                self._show_error(exc)
 
     def _finalize(self) -> None:
         self._stop.set()

@@ -18,7 +18,8 @@ from distributed import WorkerPlugin, get_worker
 from distributed.protocol.serialize import to_serialize
 from distributed.utils import sync
 
-from ...functions.refs import StoreError, StoreRef, missing_key, owner
+from ...errors import StoreError
+from ...model.refs import StoreRef, missing_key, owner
 
 PLUGIN = "workbench-store"
 

@@ -1,8 +1,9 @@
 """HTML and text of the dashboard's summary line, placement graph and event log (pure).
 
-Plain strings from the values of :mod:`workbench.dashboard_model`; :mod:`workbench.widgets`
-puts them into ``ipywidgets.HTML``, and the text forms go into the static output a
-notebook keeps after a headless run. Styles are inline and use JupyterLab's theme
+Plain strings from the values of :mod:`workbench.observe.run_view` and
+:mod:`workbench.observe.function_view`; :mod:`workbench.observe.widgets` puts them into
+``ipywidgets.HTML``, and the text forms go into the static output a notebook keeps after a
+headless run. Styles are inline and use JupyterLab's theme
 variables (with fallbacks), so the view reads in light and dark themes.
 
 Examples
@@ -16,8 +17,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from .dashboard_model import Layout, Summary, UnitView
-from .fusion import Branching, Node, Segment
+from ..model.fusion import Branching, Node, Segment
+from ..placement import Unit
+from .run_view import Layout, Summary
 
 FG2 = "var(--jp-ui-font-color2, #616161)"
 BORDER = "var(--jp-border-color1, #bdbdbd)"
@@ -65,7 +67,7 @@ def summary_parts(name: str, engine: str, s: Summary) -> list[str]:
 
 
 def summary_text(name: str, engine: str, s: Summary, link: str | None = None) -> str:
-    """>>> from workbench.dashboard_model import Summary
+    """>>> from workbench.observe.run_view import Summary
     >>> summary_text("run", "dask", Summary("running", 2_000_000, 1e6, 5e5, 500_000, 4.0))
     'run [dask] running · 2.0 M records · now 1.0 M/s · avg 500.0 k/s · 500,000 out · 4.0 s'
     """
@@ -131,13 +133,13 @@ def _box(title: str, body: str, sub: str = "", unit: int | None = None) -> str:
             + "</div>")
 
 
-def _unit(u: UnitView, lay: Layout, q: dict[str, dict[str, int]], cap: int | None) -> str:
-    inbox = q.get(u.inbox, {})
+def _unit(u: Unit, lay: Layout, q: dict[str, dict[str, int]], cap: int | None) -> str:
+    inbox = q.get(lay.inbox(u), {})
     inst = []
     for i, w in enumerate(u.workers):
         kind = lay.resources.get(w, "")
         depth = ""
-        if u.has_inbox:
+        if lay.has_inbox(u):
             n = inbox.get(w, 0)
             depth = (f' <span title="batches waiting in the inbox" style="font-family:'
                      f'monospace">in {bar(n, cap)} {n}</span>')
@@ -147,7 +149,7 @@ def _unit(u: UnitView, lay: Layout, q: dict[str, dict[str, int]], cap: int | Non
              if lay.engine != "local" else "this process")
     body = (f'<div style="margin:2px 0">{_nodes(u.nodes) or "<i>reads the source</i>"}</div>'
             f'<div style="color:{FG2}">{"".join(inst)}</div>')
-    return _box(title, body, "<br>".join(escape(r) for r in u.reasons), u.index)
+    return _box(title, body, "<br>".join(escape(r) for r in lay.unit_reasons(u)), u.index)
 
 
 def _arrow(label: str = "", title: str = "") -> str:

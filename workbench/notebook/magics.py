@@ -1,10 +1,12 @@
-"""IPython magics: ``%%stream`` and ``%wb``, thin parsers over :mod:`workbench.cells`.
+"""IPython magics: ``%%stream``, ``%%function``, ``%wb``: thin parsers over plain
+functions (:func:`~workbench.notebook.stream_cell.stream_cell`,
+:func:`~workbench.notebook.function_cell.function_cell`) that work the same in a script
+and in pytest.
 
-This is the only module that imports IPython; ``workbench.load_ipython_extension`` imports
-it lazily. Everything a magic does is a call to a plain function that works the same in a
-script and in pytest (:func:`workbench.cells.stream_cell`). Workbench errors are shown with
-their message on top and only the user's own frames below it (``%tb`` shows all).
-"""
+The notebook layer imports IPython (and so does ``observe`` for display);
+``workbench.load_ipython_extension`` imports this module lazily. Workbench errors are
+shown with their message on top and only the user's own frames below it (``%tb`` shows
+all)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import cells
-from .errors import WorkbenchError
+from ..errors import CellError, WorkbenchError
+from . import runs
+from .stream_cell import parse_hints, stream_cell
 
 WB_USAGE = """\
 %wb status                       runs started by %%stream in this session, and where they run
@@ -48,18 +51,26 @@ def stream(line: str, cell: str) -> None:
     """
     args = _parse(stream, line)
     try:
-        cells.stream_cell(
+        stream_cell(
             args.name, cell, _shell().user_ns, source=args.source, batch_size=args.batch_size,
             batches=args.batches, duration=args.duration,
-            placement=cells.parse_hints(args.placement, "placement"),
-            parallelism=cells.parse_hints(args.parallelism, "parallelism"),
+            placement=parse_hints(args.placement, "placement"),
+            parallelism=parse_hints(args.parallelism, "parallelism"),
             run=not args.no_run, widget=not args.no_widget, engine=args.engine,
             line=f"%%stream {line}")
-    except cells.CellError as exc:
+    except CellError as exc:
         raise UsageError(str(exc)) from None
 
 
-stream.parser.allow_abbrev = False  # --dur is not --duration: name options in full
+def _cell_magic(func: Any) -> None:
+    """Usage lines of a cell magic say ``%%name`` (magic_arguments writes ``%name``); no
+    abbreviated options (``--dur`` is not ``--duration``: name options in full)."""
+    func.parser.allow_abbrev = False
+    func.parser.prog = f"%%{func.__name__}"
+    func.__doc__ = func.__doc__.replace(f"%{func.__name__} ", f"%%{func.__name__} ", 1)
+
+
+_cell_magic(stream)
 
 
 @magic_arguments()
@@ -68,34 +79,34 @@ stream.parser.allow_abbrev = False  # --dur is not --duration: name options in f
           help="auto (default), storage, compute or a worker address")
 def function(line: str, cell: str) -> None:
     """The cell's function becomes a remote function bound to NAME (``wb.function``)."""
-    from .functions.cells import function_cell
+    from .function_cell import function_cell
 
     args = _parse(function, line)
     try:
         function_cell(args.name, cell, _shell().user_ns, placement=args.placement,
                       line=f"%%function {line}")
-    except cells.CellError as exc:
+    except CellError as exc:
         raise UsageError(str(exc)) from None
 
 
-function.parser.allow_abbrev = False
+_cell_magic(function)
 
 
 def wb(line: str) -> None:
     """``%wb status`` lists this session's %%stream runs; ``%wb`` alone shows usage."""
     cmd, *rest = line.split() or [""]
     if cmd == "status":
-        print(cells.status())
+        print(runs.status())
     elif cmd == "cluster":
-        from . import cluster
+        from ..runtime.cluster import cluster
 
         try:
             print(repr(cluster(rest[0] if rest else None)))
         except WorkbenchError as exc:
             raise UsageError(str(exc)) from None
     elif cmd == "functions":
-        from .functions import summary
-        from .widgets import in_kernel, show_functions
+        from ..functions import summary
+        from ..observe.widgets import in_kernel, show_functions
 
         if "--text" in rest or not in_kernel() or show_functions() is None:
             print(summary())
@@ -164,7 +175,8 @@ def show_workbench_error(shell: Any, etype: type, value: BaseException, tb: Any,
 
 
 def register(ipython: Any) -> None:
-    """Register ``%%stream``, ``%wb`` and the workbench error display on a shell."""
+    """Register ``%%stream``, ``%%function``, ``%wb`` and the workbench error display on a
+    shell (``%load_ext workbench`` also binds ``wb`` in its namespace)."""
     ipython.register_magic_function(stream, "cell", "stream")
     ipython.register_magic_function(wb, "line", "wb")
     ipython.register_magic_function(function, "cell", "function")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..compile.source import ModuleBuilder, ModuleText
-from ..compile.store import jit_enabled, toolchain
 from ..errors import CompileError
+from .artifacts import jit_enabled, toolchain
+from .source import ModuleBuilder, ModuleText
 
 
 def function_module(func: Callable, name: str) -> tuple[ModuleText | None, str | None]:

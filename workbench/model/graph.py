@@ -2,7 +2,8 @@
 
 Building a program runs nothing: ``src >> scale >> mean4`` makes a :class:`Pipeline`, a
 frozen value that engines plan and run. This module is pure: it imports no numba, Dask or
-IPython at module level (compilation is reached lazily when an operator is called directly).
+IPython: what needs a higher layer (compiling an operator called directly, running a
+program) goes through :mod:`workbench.model.backends`, which the package face fills in.
 
 Examples
 --------
@@ -25,13 +26,36 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import GraphError
+from ..errors import GraphError
+from . import backends
+from .sdf import Solution, solve
 
 if TYPE_CHECKING:
-    from .sdf import Solution
-    from .sources import Source
+    import numpy as np
 
 DEFAULT_KEY_GROUPS = 32
+
+
+class Source:
+    """Base of all sources (:mod:`workbench.model.sources`); ``src >> op`` starts a
+    pipeline. Batch ``i`` is a pure function of ``i`` (sources are replayable)."""
+
+    num_batches: int | None = None
+
+    def batch(self, i: int) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def batches(self, limit: int | None = None, start: int = 0):
+        n = self.num_batches if limit is None else (
+            limit if self.num_batches is None else min(limit, self.num_batches))
+        i = start
+        while n is None or i < n:
+            yield i, self.batch(i)
+            i += 1
+
+    def __rshift__(self, other: Any) -> Pipeline:
+        return Pipeline(self, ()) >> other
+
 
 
 def _describe(obj: Any) -> str:
@@ -109,9 +133,7 @@ class Operator:
         """Call the operator on one batch (compiled unless ``jit=False``)."""
         if not self.jit:
             return self.func(*args)
-        from .compile import compiled_operator
-
-        return compiled_operator(self)(*args)
+        return backends.backend("compiler", "operator")(self)(*args)
 
     def __repr__(self) -> str:
         opts = []
@@ -188,8 +210,6 @@ def as_operator(obj: Any) -> Operator:
 
 
 def as_pipeline(obj: Any) -> Pipeline:
-    from .sources import Source
-
     if isinstance(obj, Pipeline):
         return obj
     if isinstance(obj, Source):
@@ -268,8 +288,6 @@ class Pipeline:
     elements: tuple[Operator | SplitJoin, ...] = field(default=())
 
     def __rshift__(self, other: Any) -> Pipeline:
-        from .sources import Source
-
         if isinstance(other, Source):
             raise GraphError("a source can only start a pipeline: write src >> op, not "
                              "op >> src.")
@@ -329,8 +347,6 @@ class Pipeline:
         Raises :class:`~workbench.errors.RateError` naming the operators whose rates
         disagree.
         """
-        from .sdf import solve
-
         return solve(self)
 
     def run(self, batches: int | None = None, duration: float | None = None, *,
@@ -342,14 +358,21 @@ class Pipeline:
         ``engine``: ``"dask"`` (the default: the cluster of :func:`workbench.cluster`) or
         ``"local"`` (this process; the reference semantics). ``$WORKBENCH_ENGINE`` changes
         the default. ``widget=True`` in a Jupyter kernel shows the live dashboard
-        (``run.dashboard()``, see :mod:`workbench.widgets`) and returns at once; elsewhere
-        it does nothing.
+        (``run.dashboard()``, see :mod:`workbench.observe.widgets`) and returns at once;
+        elsewhere it does nothing.
         """
-        from .runtime import start
+        import os
 
-        return start(self, batches=batches, duration=duration, engine=engine,
-                     placement=placement or {}, parallelism=parallelism or {}, sink=sink,
-                     widget=widget, **options)
+        name = engine or os.environ.get("WORKBENCH_ENGINE") or "dask"
+        engines = backends.installed("engine")
+        if engines and name not in engines:
+            raise GraphError(f"engine must be one of {', '.join(engines)}; got {name!r}.")
+        run = backends.backend("engine", name)(
+            self, batches=batches, duration=duration, placement=placement or {},
+            parallelism=parallelism or {}, sink=sink, **options)
+        if widget:      # in a Jupyter kernel, the live dashboard (built before the run starts)
+            backends.backend("view", "show-run")(run)
+        return run.start()
 
     def __repr__(self) -> str:
         parts = [] if self.source is None else [repr(self.source)]

@@ -17,6 +17,16 @@ COLUMNS = ["time", "stage", "worker", "records", "records_per_s", "latency_ms", 
            "records_out", "queue"]
 
 
+def inbox_name(unit: str) -> str:
+    """Metric name of a unit's inbox: batches waiting there (``queue``)."""
+    return f"{unit} (in)"
+
+
+def edge_name(unit: str, downstream: str) -> str:
+    """Metric name of the channels from one unit to the next: batches in flight."""
+    return f"{unit} -> {downstream}"
+
+
 class Counter:
     """Counters of one (stage, worker). ``queue`` is the peak queue depth (or batches in
     flight on a channel) since the last sample; ``queue_now`` the current one."""

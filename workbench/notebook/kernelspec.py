@@ -13,11 +13,11 @@ NAME = "workbench"
 
 def spec_dir(name: str = NAME) -> Path:
     """kernels/<name> from the wheel (workbench/_kernels) or the source tree."""
-    here = Path(__file__).resolve().parent
-    for base in (here / "_kernels", here.parent / "kernels"):
+    package = Path(__file__).resolve().parents[1]
+    for base in (package / "_kernels", package.parent / "kernels"):
         if (base / name / "kernel.json").exists():
             return base / name
-    raise FileNotFoundError(f"kernelspec {name!r} not found next to {here}")
+    raise FileNotFoundError(f"kernelspec {name!r} not found next to {package}")
 
 
 def install(user: bool = False, prefix: str | None = None, name: str = NAME) -> str:
