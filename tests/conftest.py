@@ -20,12 +20,38 @@ os.environ["WORKBENCH_ARTIFACTS"] = _STORE
 os.environ.pop("WORKBENCH_DISABLE_JIT", None)
 
 
+HERE = Path(__file__).resolve().parent
+# a tier may be skipped where its machinery is missing, with one line saying why, unless
+# its flag says it is required (CI sets both): then missing machinery fails the tier
+REQUIRE = {"docker": "WB_REQUIRE_DOCKER", "browser": "WB_REQUIRE_BROWSER"}
+
+
+def tier_of(path: str | Path) -> str | None:
+    """The tier of a test file: its first folder under tests/; the package's doctests are
+    pure. Taken relative to tests/, so a checkout under a folder named like a tier tags
+    nothing by accident."""
+    p = Path(str(path)).resolve()
+    if p.is_relative_to(HERE):
+        first = p.relative_to(HERE).parts[0]
+        return first if first in TIERS else None
+    if p.is_relative_to(HERE.parent / "workbench"):
+        return "pure"
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        parts = Path(str(item.fspath)).parts
-        for tier in TIERS:
-            if tier in parts:
-                item.add_marker(getattr(pytest.mark, tier))
+        tier = tier_of(item.fspath)
+        if tier is not None:
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+def skip_or_fail(tier: str, why: str) -> None:
+    """Skip a test of ``tier`` for ``why``, or fail it when the tier is required."""
+    flag = REQUIRE[tier]
+    if os.environ.get(flag) == "1":
+        pytest.fail(f"{flag}=1 but {why}", pytrace=False)
+    pytest.skip(why)
 
 
 _DOCKER: list[str | None] = []
@@ -48,10 +74,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     ``WB_REQUIRE_DOCKER=1`` (set by CI) a missing engine fails it instead."""
     if item.get_closest_marker("docker") is not None:
         why = docker_unavailable()
-        if why and os.environ.get("WB_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"WB_REQUIRE_DOCKER=1 but {why}", pytrace=False)
         if why:
-            pytest.skip(why)
+            skip_or_fail("docker", why)
 
 
 @pytest.fixture(scope="session")
@@ -111,3 +135,45 @@ def execute_notebook(path: Path, kernel: str, **env: str):
               if o.get("output_type") == "error"]
     assert not errors, errors
     return nb
+
+
+# --- per-tier counts: printed at the end; CI fails a required tier that ran nothing ------
+
+_COUNTS: dict[str, dict[str, int]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    tier = tier_of(report.fspath) or "other"
+    c = _COUNTS.setdefault(tier, {"passed": 0, "failed": 0, "skipped": 0})
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        c[report.outcome] += 1
+
+
+def _required() -> list[str]:
+    return [t for t in os.environ.get("WB_REQUIRE_TIERS", "").split(",") if t]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    empty = [t for t in _required()
+             if _COUNTS.get(t, {}).get("passed", 0) + _COUNTS.get(t, {}).get("failed", 0)
+             == 0]
+    if empty and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    tr = terminalreporter
+    tr.section("tests per tier")
+    for tier in (*TIERS, "other"):
+        c = _COUNTS.get(tier)
+        if c is None and tier == "other":
+            continue
+        c = c or {"passed": 0, "failed": 0, "skipped": 0}
+        ran = c["passed"] + c["failed"]
+        tr.write_line(f"{tier:>9}: ran {ran:4d} (passed {c['passed']}, failed {c['failed']}), "
+                      f"skipped {c['skipped']}")
+    for t in _required():
+        c = _COUNTS.get(t, {})
+        if c.get("passed", 0) + c.get("failed", 0) == 0:
+            tr.write_line(f"FAILED: tier {t} is required (WB_REQUIRE_TIERS) and ran no test",
+                          red=True)

@@ -79,16 +79,16 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _clean(args: argparse.Namespace) -> int:
-    from .containers import engine
+    from .containers import engine, image
 
     removed = engine.cleanup(session=args.session)
     print(f"removed {removed['containers']} container(s), {removed['networks']} network(s)")
     if args.images:
-        c = engine.client()
-        for img in c.images.list(filters={"label": f"{engine.LABEL}.image=1"}):
-            for tag in img.tags:
-                c.images.remove(tag, force=True)
-                print(f"removed image {tag}")
+        tags, freed = image.prune(everything=True)
+        for tag in tags:
+            print(f"removed image {tag}")
+        print(f"removed {len(tags)} image(s) and the build stages: {freed / 2**20:,.0f} MiB "
+              "freed")
     return 0
 
 
@@ -120,7 +120,9 @@ def _add_containers(sub: Any) -> None:
     s.set_defaults(fn=_status)
     cl = csub.add_parser("clean", help="remove every container and network workbench started")
     cl.add_argument("--session", default=None, help="only this session's (its id)")
-    cl.add_argument("--images", action="store_true", help="also remove workbench images")
+    cl.add_argument("--images", action="store_true",
+                    help="also remove every workbench image and build stage (`containers "
+                         "build` keeps the newest $WORKBENCH_KEEP_IMAGES, 2, per toolchain)")
     cl.set_defaults(fn=_clean)
     ce = csub.add_parser("certs", help="TLS certificates for containers/compose.yaml")
     ce.add_argument("dir", help="directory for ca.pem, cert.pem, key.pem, dask.yaml")

@@ -3,9 +3,10 @@ and moves.
 
 Asserted: the chart has one throughput trace per stage, each with points above zero; the
 values change between two screenshots; the placement view and the event log are drawn;
-the run ends with the notebook's last cell printing its summary, and the dashboard then
-stops updating. Screenshots and the browser's console go to ``tests/artifacts/``
-(``dashboard-live-15s.png`` is the README's picture, ``data/screenshots/dashboard.png``).
+clicking the dashboard's "Stop run" button stops the run (the notebook's last cell then
+prints its summary, "stopped"), and the dashboard stops updating. Screenshots and the
+browser's console go to ``tests/artifacts/`` (``dashboard-live-15s.png`` is the README's
+picture, ``data/screenshots/dashboard.png``).
 """
 
 from __future__ import annotations
@@ -62,9 +63,16 @@ def shot(page, name: str) -> bytes:
     return page.screenshot(path=str(ARTIFACTS / name))
 
 
-def run_all(page) -> None:
+def run_menu(page, item: str) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=item).first.click()
+
+
+def select_cell(page, text: str) -> None:
+    """Select the code cell whose source contains ``text`` (a click on its prompt)."""
+    cell = page.locator(".jp-Notebook .jp-CodeCell", has_text=text).first
+    cell.scroll_into_view_if_needed()
+    cell.locator(".jp-InputPrompt").click()
 
 
 def test_quickstart_dashboard_renders_live_in_chromium(lab, page):
@@ -75,7 +83,9 @@ def test_quickstart_dashboard_renders_live_in_chromium(lab, page):
     current = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
     if current.count():
         current.first.click()                        # fold the file browser away
-    run_all(page)
+    # every cell up to the live run's: the kernel is free while the run streams
+    select_cell(page, "the kernel is free while the run goes on")
+    run_menu(page, "Run All Above Selected Cell")
 
     wait_for(page, LIVE, "a running dashboard with a trace per stage", 300)
     first = page.evaluate(CHART)
@@ -107,14 +117,24 @@ def test_quickstart_dashboard_renders_live_in_chromium(lab, page):
     wait_for(page, f"() => ({CHART})()?.rates[0].xmax >= 15", "15 s of data", 120)
     shot(page, "dashboard-live-15s.png")
 
-    # the run ends: final picture, no more updates, the notebook's last cell prints
-    wait_for(page, f"() => /finished/.test(({CHART})()?.summary || '')",
-             "the run finishing", 240)
-    wait_for(page, STATUS_IDLE, "the notebook's last cell ending", 120)
+    # "Stop run" in the browser (the kernel is idle: the cells above have run): the run
+    # stops, final picture, no more updates; the remaining cells then print its summary
+    wait_for(page, STATUS_IDLE, "the cells above the live run ending", 120)
+    button = page.locator(".wb-dashboard button", has_text="Stop run")
+    assert button.is_enabled()
+    button.click()
+    wait_for(page, f"() => /stopped/.test(({CHART})()?.summary || '')",
+             "the run stopping after the click", 120)
+    assert page.locator(".wb-dashboard button", has_text="Stopped").is_disabled()
+    select_cell(page, "the kernel is free while the run goes on")
+    run_menu(page, "Run Selected Cell and All Below")
+    wait_for(page, "() => /\\[dask\\] stopped/.test(document.querySelector("
+                   "'.jp-Notebook .jp-Cell:last-child .jp-OutputArea')?.textContent || '')",
+             "the notebook's last cell printing the summary", 120)
     final = page.evaluate(CHART)
     page.wait_for_timeout(1500)
     assert page.evaluate(CHART) == final                 # stopped updating
     assert all(r["n"] >= s["n"] for r, s in zip(final["rates"], second["rates"]))
     shot(page, "dashboard-final.png")
     outputs = page.inner_text(".jp-Notebook .jp-Cell:last-child .jp-OutputArea")
-    assert "[dask] finished" in outputs, outputs
+    assert "[dask] stopped" in outputs, outputs

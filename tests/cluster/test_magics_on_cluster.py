@@ -10,6 +10,9 @@ from tests.conftest import ipython_shell as get_ipython
 DATA = np.random.default_rng(5).random(40_000)
 
 CELL = '''
+def shifted(x):
+    return x + 1.0
+
 @wb.operator(state=np.zeros(1))
 def total(x, state):
     out = np.empty_like(x)
@@ -36,12 +39,16 @@ def ip(session):
 def test_stream_runs_on_the_cluster_with_hints(ip, session, capsys, monkeypatch):
     monkeypatch.delenv("WORKBENCH_ENGINE", raising=False)
     ip.run_cell_magic("stream", "onc --source data --batch-size 4000 "
-                      "--placement doubled=storage --parallelism total=1", CELL)
+                      "--placement doubled=storage --parallelism shifted=2", CELL)
     run = ip.user_ns["onc"]
     assert run.engine == "dask" and run.status == "finished"
-    np.testing.assert_allclose(run.output, np.cumsum(DATA) * 2.0)
+    np.testing.assert_allclose(run.output, np.cumsum(DATA + 1.0) * 2.0)
     storage = [a for a, r in session.workers.items() if r.get("storage")]
-    assert run.placement["doubled"] == storage
+    compute = sorted(a for a, r in session.workers.items() if r.get("compute"))
+    assert run.placement["doubled"] == storage             # the hints took effect
+    assert sorted(run.placement["shifted"]) == compute     # two instances, one per worker
+    inst = run.instances
+    assert (inst.worker == inst.planned).all()
     assert "onc [dask] finished" in capsys.readouterr().out
     ip.run_line_magic("wb", "status")
     out = capsys.readouterr().out
@@ -53,3 +60,28 @@ def test_wb_cluster_shows_the_workers(ip, session, capsys):
     out = capsys.readouterr().out
     assert all(addr in out for addr in session.workers)
     assert "{'storage': 1}" in out and "dashboard" in out
+
+
+def test_wb_cluster_connects_to_a_scheduler_address(ip, session, capsys):
+    import workbench as wb
+
+    address = session.client.scheduler.address
+    ip.run_line_magic("wb", f"cluster {address}")
+    out = capsys.readouterr().out
+    assert "[remote]" in out and all(addr in out for addr in session.workers)
+    remote = wb.cluster()                    # the connection is the current session now
+    assert remote is not session and remote.kind == "remote"
+    remote.close()
+    assert wb.cluster() is session           # and the local one is current again
+
+
+def test_wb_cluster_with_nothing_listening_is_a_usage_error(ip, session):
+    import socket
+
+    from IPython.core.error import UsageError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(UsageError, match=f"no Dask scheduler answered at tcp://127.0.0.1:{port}"):
+        ip.run_line_magic("wb", f"cluster tcp://127.0.0.1:{port}")

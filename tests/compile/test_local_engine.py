@@ -9,6 +9,7 @@ import pytest
 
 import workbench as wb
 from workbench.examples.quickstart import mean4, running_sum, scale
+from workbench.runtime import metrics
 
 K = 3.0
 
@@ -41,18 +42,25 @@ def test_chain_matches_numpy_for_any_batch_size(batch_size):
     assert run.source_records == 4000
 
 
-def test_metrics_are_a_tidy_time_series():
+def test_metrics_have_one_row_per_operator_even_when_fused():
     data = np.arange(4096.0)
-    prog = wb.sources.array(data, batch_size=256) >> scale >> mean4
+    prog = wb.sources.array(data, batch_size=256) >> scale >> mean4 >> running_sum
     run = prog.run(engine="local", interval=0.05).wait()
     df = run.metrics
-    assert list(df.columns[:6]) == ["time", "stage", "worker", "records", "records_per_s",
-                                    "latency_ms"]
-    seg = df[df.stage == "scale+mean4"]
-    assert seg.records.sum() == 4096 and seg.records_out.sum() == 1024
-    assert seg.batches.sum() == 16
-    assert (df.worker == "local").all()
-    assert run.placement == {"scale": ["local"], "mean4": ["local"]}
+    assert list(df.columns) == metrics.COLUMNS
+    assert set(df.segment[df.stage.isin(["scale", "mean4", "running_sum"])]) == {
+        "scale+mean4+running_sum"}                           # one fused function ...
+    per = df.groupby("stage")[["records", "records_out", "batches"]].sum()
+    assert per.loc["scale"].tolist() == [4096, 4096, 16]     # ... one row per operator,
+    assert per.loc["mean4"].tolist() == [4096, 1024, 16]     # its records from the rates
+    assert per.loc["running_sum"].tolist() == [1024, 1024, 16]
+    assert per.loc["source", "records"] == 4096 and per.loc["sink", "records"] == 1024
+    first = df[df.time == 0.0]                               # a first sample at the start
+    assert set(first.stage) == {"source", "scale", "mean4", "running_sum", "sink"}
+    assert (df.worker == "local").all() and (df.instance == 0).all()
+    assert run.placement == {"scale": ["local"], "mean4": ["local"], "running_sum": ["local"]}
+    assert run.channels.empty and list(run.channels.columns) == \
+        metrics.CHANNEL_COLUMNS
 
 
 def test_leftover_records_are_reported():
@@ -78,18 +86,20 @@ def test_splitjoin_duplicate_and_roundrobin():
     np.testing.assert_allclose(rr.wait().output, expect_rr)
 
 
-def test_keyed_state_is_per_key_group_and_order_per_key_is_kept():
-    from workbench.compile.kernels import key_groups
+def spec_group(key: int, groups: int) -> int:
+    """The key group of a key, as documented for @wb.operator(key=...): Fibonacci hashing,
+    written here in Python integers (not the engine's numpy/numba code)."""
+    return ((key * 11400714819323198485) % 2**64 >> 33) % groups
 
+
+def test_keyed_state_is_per_key_group_and_records_keep_input_order():
     data = np.arange(200.0) % 7          # keys 0..4 via the key function
     run = (wb.sources.array(data, batch_size=64) >> count_per_key).run(engine="local").wait()
-    counts, expect = np.zeros(8), []
-    for start in range(0, 200, 64):
-        batch = data[start:start + 64]
-        g = key_groups(batch.astype(np.int64) % 5, 8)
-        for i in np.argsort(g, kind="stable"):   # grouped by key group, stable within
-            counts[g[i]] += 1
-            expect.append(counts[g[i]])
+    counts, expect = np.zeros(8), []     # sequential: record by record, in input order
+    for x in data:
+        g = spec_group(int(x) % 5, 8)
+        counts[g] += 1
+        expect.append(counts[g])
     np.testing.assert_array_equal(run.output, expect)
     st = run.state("count_per_key")
     assert st.shape == (8, 1) and st.sum() == 200
@@ -108,11 +118,23 @@ def test_plain_python_operator_and_disable_jit(monkeypatch):
     run = prog.run(engine="local").wait()
     np.testing.assert_allclose(run.output, np.arange(8.0) * 2)
     assert calls == [4, 4]
+    # WORKBENCH_DISABLE_JIT=1: every operator runs as plain Python; one numba cannot type
+    # (a Python dict lookup) fails to compile without it and runs with it
+    lookup = {0.0: 10.0}
+
+    @wb.operator
+    def by_dict(x):
+        return np.array([lookup.get(v, v) for v in x])
+
+    prog = wb.sources.array(np.arange(12.0), batch_size=5) >> scale >> mean4 >> by_dict
+    with pytest.raises(wb.CompileError, match="by_dict"):
+        prog.run(engine="local")
     monkeypatch.setenv("WORKBENCH_DISABLE_JIT", "1")
-    prog = wb.sources.array(np.arange(12.0), batch_size=5) >> scale >> mean4
     run = prog.run(engine="local").wait()
-    np.testing.assert_allclose(run.output, reference(np.arange(12.0)) - np.concatenate(
-        [[0], reference(np.arange(12.0))[:-1]]))
+    assert not any(cs.jit for cs in run.compiled.values())
+    x = np.arange(12.0) * 2.0
+    expected = x.reshape(-1, 4).mean(axis=1)
+    np.testing.assert_allclose(run.output, [lookup.get(v, v) for v in expected])
 
 
 def test_constant_globals_are_part_of_the_artifact_key():

@@ -27,7 +27,25 @@ def times(k: float):
     @wb.operator
     def times_k(x):
         return x * k
+    times_k.py_func.k = k                # for the reference below
     return times_k
+
+
+def numpy_reference(prog) -> np.ndarray:
+    """numpy's output for ``source >> [times(k)] >> mean4 >> running_sum`` (or the
+    quickstart): written out here, not by running the operators."""
+    x = np.concatenate([prog.source.batch(i) for i in range(prog.source.num_batches)])
+    for op in prog.elements:
+        if op.name == "times_k":
+            x = x * op.py_func.k
+        elif op.name == "scale":
+            x = x * 2.0
+        elif op.name == "mean4":
+            x = x[: len(x) // 4 * 4].reshape(-1, 4).mean(axis=1)
+        else:
+            assert op.name == "running_sum", op.name
+            x = np.cumsum(x)
+    return x
 
 
 def ours(session_id: str) -> list[str]:
@@ -37,12 +55,10 @@ def ours(session_id: str) -> list[str]:
            [n.name for n in c.networks.list(filters=flt)]
 
 
-def same_as_local_from_artifacts(session, prog, run) -> None:
-    """``run`` gave the local engine's output, and every worker that loaded one of its
-    artifacts got a numba cache hit (no compile)."""
-    ref = prog.run(engine="local")
-    ref.wait()
-    np.testing.assert_allclose(run.output, ref.output)
+def same_as_reference_from_artifacts(session, prog, run) -> None:
+    """``run`` gave the output numpy computes (tests/references.py), and every worker that
+    loaded one of its artifacts got a numba cache hit (no compile)."""
+    np.testing.assert_allclose(run.output, numpy_reference(prog))
     stats = worker_stats(session.client, [a.module for a in run.artifacts.values()])
     loaded = [s for w in stats.values() for s in w.values()]
     assert loaded and all(s == {"hits": 1, "misses": 0} for s in loaded), stats
@@ -58,16 +74,14 @@ def test_workers_are_containers_with_resources(docker_session):
     assert all(inside.values())
 
 
-def test_quickstart_gives_the_local_engines_output(docker_session):
+def test_quickstart_gives_numpys_output(docker_session):
     prog = quickstart()
     run = prog.run(placement={"running_sum": "storage"}, widget=False)
     run.wait()
     assert run.status == "finished", run.error
     storage = [a for a, r in docker_session.workers.items() if "storage" in r]
     assert run.placement["running_sum"] == storage
-    ref = prog.run(engine="local")
-    ref.wait()
-    np.testing.assert_array_equal(run.output, ref.output)
+    np.testing.assert_allclose(run.output, numpy_reference(prog))
     stats = worker_stats(docker_session.client, [a.module for a in run.artifacts.values()])
     loaded = [s for w in stats.values() for s in w.values()]
     assert loaded and all(s["misses"] == 0 and s["hits"] >= 1 for s in loaded)
@@ -80,7 +94,7 @@ def test_compiled_by_the_docker_driver_workers_load_it(docker_session):
     run.wait()
     assert run.status == "finished", run.error
     assert any("compiled by docker" in e for e in run.events.message), run.events
-    same_as_local_from_artifacts(docker_session, prog, run)
+    same_as_reference_from_artifacts(docker_session, prog, run)
 
 
 def test_a_compile_error_in_the_container_names_the_operator(docker_session):
@@ -125,7 +139,7 @@ def test_without_a_shared_disk_workers_get_bundles(image):
         run = prog.run()                 # on the current session: this one
         run.wait()
         assert run.status == "finished", run.error
-        same_as_local_from_artifacts(session, prog, run)
+        same_as_reference_from_artifacts(session, prog, run)
     finally:
         session.close()
     assert ours(sid) == []
@@ -160,3 +174,20 @@ def test_functions_run_on_the_docker_cluster(docker_session):
         return x.sum()
 
     assert total_in_container(ref).result() == 45.0
+
+
+def test_a_cluster_left_open_at_exit_goes_quietly(image):
+    import subprocess
+    import sys
+
+    code = ("import workbench as wb\n"
+            "s = wb.cluster('docker', compute=1, storage=1, store='ship')\n"
+            "print('up', s.cluster.session_id, repr(s), flush=True)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    up, sid, *rest = proc.stdout.split()
+    assert up == "up" and "no dashboard" in " ".join(rest)   # run with --no-dashboard
+    assert "Traceback" not in proc.stderr and "CancelledError" not in proc.stderr, \
+        proc.stderr[-3000:]
+    assert ours(sid) == []                                     # and removed what it started

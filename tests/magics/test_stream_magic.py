@@ -74,7 +74,7 @@ def test_helpers_are_not_chained(ip):
     np.testing.assert_allclose(run.output, DATA * 2.0 + 1.0)
 
 
-def test_source_defined_in_the_cell_and_hints(ip):
+def test_source_defined_in_the_cell(ip):
     text = cell("""
         def make(i):
             return np.full(8, float(i))
@@ -84,8 +84,7 @@ def test_source_defined_in_the_cell_and_hints(ip):
         def scale(x):
             return x * 2.0
         """)
-    line = "fromcell --source src --placement scale=gpu:1 --parallelism scale=2 --no-widget"
-    ip.run_cell_magic("stream", line, text)
+    ip.run_cell_magic("stream", "fromcell --source src --no-widget", text)
     run = ip.user_ns["fromcell"]
     assert run.pipeline.stage_names == ("scale",)
     np.testing.assert_allclose(run.output, np.repeat([0.0, 2.0], 8))

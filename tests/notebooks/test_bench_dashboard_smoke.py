@@ -21,9 +21,9 @@ def test_bench_dashboard_smoke(tmp_path, capsys):
     assert [r["program"] for r in rows] == ["fused"]
     row = rows[0]
     assert not [c for c in dashboard.COLUMNS if c not in row]
-    assert int(row["pairs"]) == dashboard.PAIRS
+    assert int(row["pairs"]) == 1                    # --quick: one pair per repetition
     for col in ("off_Mrps", "on_Mrps", "on/off", "kernel_cpu_on_%", "updates_per_s",
-                "widget_msgs_per_s"):
+                "widget_msgs_per_s", "rtt_off_ms", "rtt_on_ms"):
         v = float(row[col])
         assert math.isfinite(v) and v > 0, (col, v)
-    assert "on/off>=0.95" in row["bar"]
+    assert row["bar"] == "on/off>=0.95 not judged (--quick)"

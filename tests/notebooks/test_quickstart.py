@@ -1,12 +1,14 @@
-"""The quickstart notebook, executed by a real Jupyter kernel ("Python 3 (workbench)")."""
+"""The quickstart notebook, executed by a real Jupyter kernel ("Python 3 (workbench)") the way
+``make demo`` does it: ``workbench demo`` in a fresh process."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from tests.conftest import execute_notebook, workbench_kernel
+from tests.conftest import workbench_kernel
 from workbench import demo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,9 +19,23 @@ def kernel():
     return workbench_kernel()
 
 
-def test_quickstart_runs_top_to_bottom(kernel, tmp_path):
-    nb = execute_notebook(ROOT / "notebooks" / "00_quickstart.ipynb", kernel)
+def test_workbench_demo_runs_the_quickstart_top_to_bottom(kernel, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    saved = tmp_path / "quickstart.ipynb"
+    proc = subprocess.run([sys.executable, "-m", "workbench", "demo", "--out", str(saved)],
+                          cwd=ROOT, env={**os.environ, "WB_SMALL": "1"}, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "What the notebook printed:" in proc.stdout and str(saved) in proc.stdout
+    nb = nbformat.read(saved, as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") ==
+              "error"]
+    assert not errors, errors
     text = "\n".join(demo.stream_text(nb))
+    assert text in proc.stdout.replace("\n  ", "\n")     # what it printed is the notebook's
     assert "throughput: local engine" in text and "dask engine" in text
     assert "inconsistent rates in split-join 1" in text
     assert "[dask] finished" in text
@@ -35,7 +51,5 @@ def test_quickstart_runs_top_to_bottom(kernel, tmp_path):
     assert all(len(t["y"]) > 0 and max(t["y"]) > 0 for t in rates), rates
     assert "run [dask] finished" in fig["layout"]["title"]["text"]
     # outputs are not committed: the file on disk has none
-    import nbformat
-
     on_disk = nbformat.read(ROOT / "notebooks" / "00_quickstart.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in on_disk.cells if c.cell_type == "code")

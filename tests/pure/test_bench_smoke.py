@@ -40,7 +40,17 @@ def test_bench_local_smoke(tmp_path: Path, capsys) -> None:
         _positive(r, "engine_Mrps", "hand_fused_Mrps", "single_pass_Mrps", "ratio",
                   "engine_records_per_s", "hand_fused_records_per_s", "single_vs_fused")
         assert math.isfinite(float(r["engine_extra_us_per_batch"]))
-    assert "engine_Mrps" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "engine_Mrps" in out and "bars are not judged" in out
+    assert [r["bar"] for r in rows] == ["", ""]          # the bar is read at 65536 only
+
+
+def test_verdicts_say_ok_missed_or_not_judged() -> None:
+    from workbench.bench.common import verdict
+
+    assert verdict("x>=1", True, quick=False) == "x>=1 ok"
+    assert verdict("x>=1", False, quick=False) == "x>=1 MISSED"
+    assert verdict("x>=1", False, quick=True) == "x>=1 not judged (--quick)"
 
 
 def test_bench_compile_smoke(tmp_path: Path, capsys) -> None:
@@ -54,4 +64,5 @@ def test_bench_compile_smoke(tmp_path: Path, capsys) -> None:
     assert r["load_hit"].startswith("1/1 ")        # the second worker loaded the artifact
     assert r["load_misses"] == "0"
     assert r["same_output"] == "True"
+    assert r["bar"] == "ratio<=0.05 not judged (--quick)"
     assert "compile_ms" in capsys.readouterr().out

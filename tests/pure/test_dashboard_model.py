@@ -33,8 +33,16 @@ def split_layout():
     return M.layout(plan, "dask", W, credits=8, source="array")
 
 
-def row(t, stage, worker, records=0, latency=math.nan, batches=0, queue=0):
-    return (t, stage, worker, records, records / 0.25, latency, batches, records, queue)
+def row(t, stage, worker, records=0, latency=math.nan, batches=0, queue=0, instance=None):
+    """A metric row (the columns of run.metrics); the instance follows the worker."""
+    inst = sorted(W).index(worker) if instance is None and worker in W else (instance or 0)
+    return (t, stage, stage, inst, worker, records, records, records / 0.25, batches,
+            latency, queue)
+
+
+def chan(t, name, instance, in_flight, peak=None):
+    """A channel row (the columns of run.channels)."""
+    return (t, name, instance, "w", 1, 10, in_flight, in_flight if peak is None else peak)
 
 
 def test_layout_follows_the_plan_left_to_right():
@@ -43,39 +51,42 @@ def test_layout_follows_the_plan_left_to_right():
         ("a", "spread", 2), ("b", "direct", 1), ("c", "direct", 1)]
     assert lay.stages == ("a", "b", "c")
     assert lay.edge(0) == "a -> b" and lay.edge(2) is None
-    assert lay.source_stage == "a"
+    assert lay.source_stage == "source"
     assert lay.resources[S1] == "storage"
     assert [lay.has_inbox(u) for u in lay.units] == [False, True, True]
     assert "c: hint 'storage'" in lay.unit_reasons(lay.units[2])
 
 
-def test_fused_segments_and_keyed_sources():
+def test_fused_segments_keep_one_stage_per_operator_and_keyed_sources():
     lay = M.layout(place(src >> a >> b, W), "dask", W)
-    assert lay.stages == ("a+b",) and lay.source_stage == "a+b"
+    assert lay.stages == ("a", "b") and lay.units[0].segments == ("a+b",)
     keyed = M.layout(place(src >> k >> a, W, parallelism={"k": 2}), "dask", W)
     assert keyed.units[0].name == "source" and keyed.units[0].segments == ()
-    assert keyed.source_stage == "source -> k"      # records routed out of the source unit
+    assert keyed.stages == ("k", "a") and keyed.edge(0) == "source -> k"
 
 
 def test_local_engine_is_one_unit_in_this_process():
     lay = M.layout(plan_segments(src >> a >> b), "local")
     assert len(lay.units) == 1 and lay.units[0].workers == ("local",)
-    assert lay.stages == ("a+b",)
-    assert "this process" in H.placement_html(lay, {})
+    assert lay.stages == ("a", "b") and lay.units[0].segments == ("a+b",)
+    assert "this process" in H.placement_html(lay, M.queues([], [], lay))
 
 
 def test_instances_are_summed_per_bin_or_kept_apart():
     rows = [row(0.2, "a", C1, 100, 1.0, 2), row(0.3, "a", C2, 300, 3.0, 2),
             row(0.7, "a", C1, 200, 2.0, 4), row(0.7, "b", C1, 50, 0.5, 1),
-            row(0.8, "a (in)", C1, queue=3)]
+            row(0.8, "source", C1, 400)]
     s = M.binned(rows, ("a", "b"), 0.5)
     assert list(s) == [("a", "all"), ("b", "all")]
     assert s[("a", "all")].t.tolist() == [0.5, 1.0]
     assert s[("a", "all")].records_per_s.tolist() == [800.0, 400.0]
     assert s[("a", "all")].latency_ms.tolist() == [2.0, 2.0]     # batch-weighted
     per = M.binned(rows, ("a", "b"), 0.5, per_instance=True)
-    assert list(per) == [("a", C1), ("a", C2), ("b", C1)]
-    assert per[("a", C2)].records_per_s.tolist() == [600.0]
+    assert list(per) == [("a", "#0"), ("a", "#1"), ("b", "#0")]
+    assert per[("a", "#1")].records_per_s.tolist() == [600.0]
+    # two instances on one worker stay apart: they are told apart by instance, not worker
+    same = [row(0.2, "a", C1, 100, instance=0), row(0.2, "a", C1, 300, instance=1)]
+    assert set(M.binned(same, ("a",), 0.5, per_instance=True)) == {("a", "#0"), ("a", "#1")}
     assert M.binned(rows, ("a",), 0.5, until=0.5)[("a", "all")].t.tolist() == [0.5]
     assert M.binned(rows, ("a",), 0.5, since=0.5)[("a", "all")].t.tolist() == [1.0]
     assert M.binned([], ("a",)) == {}
@@ -99,7 +110,7 @@ def test_horizon_waits_for_the_slowest_active_series():
 
 def test_summary_totals_rate_now_and_text():
     lay = split_layout()
-    rows = [row(t, "a", w, 1000) for t in (0.25, 0.5, 0.75, 1.0) for w in (C1, C2)]
+    rows = [row(t, "source", w, 1000) for t in (0.25, 0.5, 0.75, 1.0) for w in (C1, C2)]
     rows += [row(1.0, "sink", S1, 500)]
     assert M.totals(rows, lay) == (8000, 500)
     s = M.summarize(rows, lay, status="running", elapsed=2.0, records=8000, out=500)
@@ -117,17 +128,19 @@ def test_summary_totals_rate_now_and_text():
 
 def test_queues_take_the_recent_peak_per_inbox_and_channel():
     lay = split_layout()
-    rows = [row(0.5, "a -> b", C1, queue=8), row(2.0, "a -> b", C1, queue=3),
-            row(2.1, "a -> b", C2, queue=5), row(2.2, "b (in)", C1, queue=12),
-            row(2.2, "b -> c", C1, queue=1)]
-    q = M.queues(rows, lay)
-    assert q["a -> b"] == {C1: 3, C2: 5}        # the 8 is older than a second
-    assert q["b (in)"] == {C1: 12} and q["c (in)"] == {} and q["b -> c"] == {C1: 1}
+    rows = [row(0.5, "b", C1, queue=20), row(2.0, "b", C1, queue=12),
+            row(2.2, "c", S1, queue=1, instance=0), row(2.2, "a", C2, queue=7)]
+    chans = [chan(0.5, "a -> b", 0, 8), chan(2.0, "a -> b", 0, 3, peak=4),
+             chan(2.1, "a -> b", 1, 5), chan(2.2, "b -> c", 0, 1)]
+    q = M.queues(rows, chans, lay)
+    assert q.inbox == {1: {0: 12}, 2: {0: 1}}       # the 20 is older than a second; a has
+    assert q.flight == {"a -> b": 5, "b -> c": 1}   # no inbox; the 8 is too old
 
 
 def test_placement_graph_reads_left_to_right():
     lay = split_layout()
-    html = H.placement_html(lay, {"b (in)": {C1: 12}, "a -> b": {C1: 3}}, "collect", 1234)
+    q = M.Queues(inbox={1: {0: 12}}, flight={"a -> b": 3})
+    html = H.placement_html(lay, q, "collect", 1234)
     order = [html.index(x) for x in ("source", "unit 0", "unit 1", "unit 2", "sink")]
     assert order == sorted(order)
     assert "spread &times;2" in html and ":1 compute" in html and ":3 storage" in html
@@ -140,7 +153,7 @@ def test_placement_graph_reads_left_to_right():
 def test_split_joins_are_drawn_as_branches():
     fan = src >> a >> wb.splitjoin(b, c)
     lay = M.layout(place(fan, W), "dask", W)
-    html = H.placement_html(lay, {})
+    html = H.placement_html(lay, M.queues([], [], lay))
     assert "split-join" in html and html.index(">b<") < html.index(">c<")
 
 
@@ -163,10 +176,11 @@ def test_event_log_folds_epochs_and_shows_failures_first():
 def test_tracker_reads_only_new_rows_and_keeps_a_window():
     lay = split_layout()
     tr = M.Tracker(lay, keep_s=5.0)
-    batch = [row(t / 4, s, C1, 10) for t in range(200) for s in ("a", "sink")]
+    batch = [row(t / 4, s, C1, 10) for t in range(200) for s in ("source", "sink")]
     assert tr.feed(batch[:100]) == 100 and tr.read == 100
     assert tr.feed([]) == 0
-    tr.feed(batch[100:])
+    tr.feed(batch[100:], [chan(49.0, "a -> b", 0, 2)])
+    assert tr.read_channels == 1 and tr.channels() == [chan(49.0, "a -> b", 0, 2)]
     assert (tr.records, tr.out) == (2000, 2000)       # totals over everything fed
     kept = tr.rows()
     assert kept.time.min() >= tr.t_max - 5.0 - 10.0 and len(kept) < 400

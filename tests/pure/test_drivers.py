@@ -8,7 +8,8 @@ import pytest
 from workbench.compile import ArtifactStore
 from workbench.compile.drivers import LocalDriver, compile_driver
 from workbench.errors import WorkbenchError
-from workbench.runtime.docker_cluster import DockerCluster, _patch_only
+from workbench.runtime.docker_cluster import DockerCluster
+from workbench.runtime.session import _patch_only
 
 
 def test_local_is_the_default_and_runs_in_process(tmp_path, monkeypatch):

@@ -237,3 +237,27 @@ def test_cpu_ledger_counts_running_and_finished_calls() -> None:
     assert led.total() >= 0.015            # still running: counted
     used = led.end()
     assert used >= 0.015 and led.total() == pytest.approx(used)
+
+
+def test_calls_count_on_their_side_even_while_compiling_and_overall_from_the_start():
+    p = Placer()
+    p.observe({"fn": "f", "side": "storage", "calls": 2, "timed_calls": 0, "t0": 100.0,
+               "t": 100.9, "compute_s": 0.8})                    # compiling: not a profile
+    p.observe({"fn": "f", "side": "compute", "calls": 98, "t0": 100.1, "t": 101.0,
+               "compute_s": 0.05})
+    prof = p.profiles["f"]
+    assert {s: sp.calls for s, sp in prof.sides.items()} == {"storage": 2, "compute": 98}
+    assert prof.sides["storage"].samples == 0 and prof.sides["compute"].samples == 1
+    assert prof.calls == 100 and (prof.t_first, prof.t_last) == (100.0, 101.0)
+
+
+def test_the_text_view_says_what_each_rate_is_over():
+    from workbench.functions.view import rows_text
+
+    row = {"name": "inc", "placement": "auto", "calls": 1, "calls_per_s": 0.1,
+           "calls_per_s_overall": 80.0, "jit": True, "jit_reason": None, "errors": 0,
+           "calls_by_side": {"storage": 0, "compute": 1}, "side": None}
+    text = rows_text([row])
+    assert text.startswith("inc: placement 'auto', 1 call (0.1/s over the last 10 s, 80/s "
+                           "from the first call's start to the last one's end), compiled")
+    assert "calls by side: storage 0, compute 1" in text

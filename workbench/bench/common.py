@@ -21,6 +21,18 @@ def environment() -> dict[str, str]:
             "numba": numba.__version__, "numpy": numpy.__version__}
 
 
+QUICK_NOTE = ("--quick: small sizes, a smoke run; bars are not judged (start-up dominates "
+              "at these sizes: run without --quick for figures to read against the bars)")
+
+
+def verdict(label: str, ok: bool, quick: bool) -> str:
+    """``"<label> ok"`` or ``"<label> MISSED"``; at ``--quick`` sizes, ``"<label> not
+    judged (--quick)"``: a smoke run's figures say nothing about a bar."""
+    if quick:
+        return f"{label} not judged (--quick)"
+    return f"{label} {'ok' if ok else 'MISSED'}"
+
+
 def median(xs: Iterable[float]) -> float:
     return statistics.median(list(xs))
 
@@ -57,11 +69,13 @@ def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
 
 
 def report(name: str, rows: list[dict[str, Any]], out_dir: str, columns: list[str] | None = None,
-           notes: str = "") -> None:
+           notes: str = "", quick: bool = False) -> None:
     path = write_csv(out_dir, name, rows)
     env = environment()
     print(f"== workbench bench {name}  ({', '.join(f'{k} {v}' for k, v in env.items())})")
     print(table(rows, columns))
     if notes:
         print(notes)
+    if quick:
+        print(QUICK_NOTE)
     print(f"CSV: {path}")

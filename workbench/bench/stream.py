@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .common import median, report
+from .common import median, report, verdict
 from .local import _mean4, _running_sum, _scale, hand_fused
 
 BATCH_SIZES = (4096, 65536, 524288)
@@ -228,17 +228,16 @@ def measure(session: Any, sizes: tuple[int, ...], repeat: int, counts: dict) -> 
     return res
 
 
-def _bars(b: int, row: dict) -> str:
+def _bars(b: int, row: dict, quick: bool = False) -> str:
     out = []
     for name, spec in BARS.items():
         for size, bar in (spec if isinstance(spec[0], tuple) else (spec,)):
             if size == b:
-                ok = row[name] >= bar
-                out.append(f"{name}>={bar:g} {'ok' if ok else 'MISSED'}")
+                out.append(verdict(f"{name}>={bar:g}", row[name] >= bar, quick))
     return "; ".join(out)
 
 
-def rows_of(res: dict) -> list[dict[str, Any]]:
+def rows_of(res: dict, quick: bool = False) -> list[dict[str, Any]]:
     rows = []
     for b, by in res.items():
         row: dict[str, Any] = {"batch_size": b, "reps": len(by["a"])}
@@ -255,7 +254,7 @@ def rows_of(res: dict) -> list[dict[str, Any]]:
         row["c_hop_MBps"] = steady["c"] * 8 / 1e6
         row["b/d"] = steady["b"] / steady["d"]
         row["b/e"] = steady["b"] / steady["e"]
-        row["bars"] = _bars(b, row)
+        row["bars"] = _bars(b, row, quick)
         for v, runs in by.items():
             row[f"{v}_Mrps_all"] = " ".join(f"{n / s / 1e6:.4g}" for n, _, s in runs)
         rows.append(row)
@@ -279,7 +278,7 @@ def main(args: Any) -> int:
     owned = session is None and current() is None
     session = session or cluster()
     try:
-        rows = rows_of(measure(session, sizes, repeat, counts))
+        rows = rows_of(measure(session, sizes, repeat, counts), quick)
     finally:
         if owned:
             session.close()
@@ -293,5 +292,5 @@ def main(args: Any) -> int:
         "to last, start-up excluded); *_wall_Mrps = source_records / run.elapsed. Ratios and "
         "bars use steady rates. c_hop_MBps = bytes of scale's output crossing the hop "
         "(records * 8) / c's stream seconds; its bar is read at 65536.")
-    report("stream", rows, getattr(args, "out", "data/bench"), COLUMNS, notes)
+    report("stream", rows, getattr(args, "out", "data/bench"), COLUMNS, notes, quick=quick)
     return 0

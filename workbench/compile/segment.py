@@ -3,8 +3,9 @@
 A segment's module calls each operator's own artifact (``__wb_store__.jitted``) and checks
 each operator's output length against its declared rates; LLVM inlines the calls. The
 module text names its operators' artifacts, so its hash changes when any of them does.
-Keyed segments (one keyed operator) regroup the batch by key group first and call the
-operator once per group with that group's state.
+Keyed segments (one keyed operator) regroup the batch by key group, call the operator
+once per group with that group's state, and put each output record back in its input
+record's place, so a keyed operator keeps record order.
 
 Calling a :class:`CompiledSegment` raises workbench errors only: a
 :class:`~workbench.errors.CompileError` on the first batch if numba cannot type an
@@ -73,15 +74,16 @@ def segment_text(seg: Segment, entries: list[tuple[str, str]]) -> tuple[ModuleTe
         calls[len(head) + len(body) + 2] = seg.stages[0].name
         calls[len(head) + len(body) + 3] = seg.stages[0].name + " returned"
         body += _check(0, "y", "(b - a)", op, "    ")
+        # each group's output goes back to its records' places: input order
         body += ["    out = np.empty((xs.shape[0],) + y.shape[1:], y.dtype)",
-                 "    out[a:b] = y",
+                 "    out[order[a:b]] = y",
                  "    for g in range(g + 1, groups):",
                  "        a = bounds[g]",
                  "        b = bounds[g + 1]",
                  "        if b > a:",
                  f"            y = op0(xs[a:b], {state})"]
         body += _check(0, "y", "(b - a)", op, "            ")
-        body += ["            out[a:b] = y", "    return out"]
+        body += ["            out[order[a:b]] = y", "    return out"]
     else:
         params = ", ".join(["x0"] + [f"s{i}" for i, op in enumerate(ops) if op.state is not None])
         body.append(f"def segment({params}):")
@@ -269,9 +271,11 @@ def _as_batch(y: Any, name: str) -> np.ndarray:
 
 
 def _python_keyed(op: Any, x: np.ndarray, keys: np.ndarray, state: Any) -> np.ndarray:
+    """Each key group's records through the operator with that group's state; the output
+    in input order (as the compiled segment does)."""
     order, bounds = group_order_np(keys, op.key_groups)
     xs = x[order]
-    parts = []
+    out = None
     for g in range(op.key_groups):
         a, b = bounds[g], bounds[g + 1]
         if b > a:
@@ -279,8 +283,10 @@ def _python_keyed(op: Any, x: np.ndarray, keys: np.ndarray, state: Any) -> np.nd
             y = _as_batch(op.func(xs[a:b], st), op.name)
             if y.shape[0] != b - a:
                 raise ValueError(_RATE, 0, b - a, y.shape[0])
-            parts.append(y)
-    return np.concatenate(parts) if parts else op.func(xs, state[0] if not isinstance(
+            if out is None:
+                out = np.empty((len(x),) + y.shape[1:], y.dtype)
+            out[order[a:b]] = y
+    return out if out is not None else op.func(xs, state[0] if not isinstance(
         state, tuple) else tuple(s[0] for s in state))
 
 

@@ -244,23 +244,57 @@ def build(base: str | None = None, tag: str | None = None, no_cache: bool = Fals
             raise ContainerError(_build_failed(base, str(exc), lines)) from exc
     size = c.images.get(tag).attrs["Size"]
     log(f"built {tag} ({size / 2**20:,.0f} MiB) in {time.time() - t0:.0f} s")
-    _drop_superseded(tag, base)
+    removed, freed = prune()
+    if removed or freed:
+        log(f"removed {len(removed)} older image(s) and build stages: {freed / 2**20:,.0f} "
+            f"MiB freed (keeping {keep_images()} per toolchain: WORKBENCH_KEEP_IMAGES)")
     return tag
 
 
-def _drop_superseded(tag: str, base: str) -> None:
-    """Remove our older images of the same toolchain and base (an earlier workbench
-    source): they share all but the last small layer. One a container still uses stays."""
+KEEP = 2      # images kept per toolchain (pins): the current one and the one before it
+
+
+def keep_images() -> int:
+    """How many images to keep per toolchain (``$WORKBENCH_KEEP_IMAGES``, default 2)."""
+    try:
+        return max(1, int(os.environ.get("WORKBENCH_KEEP_IMAGES", KEEP)))
+    except ValueError:
+        return KEEP
+
+
+def prune(keep: int | None = None, everything: bool = False) -> tuple[list[str], int]:
+    """Remove our images beyond the newest ``keep`` per toolchain (all of them with
+    ``everything``) and the build stages builds leave behind; an image a container uses
+    stays. Returns the tags removed and the bytes the engine reclaimed."""
     c = client()
-    flt = {"label": [f"{LABEL}.image=1", f"{LABEL}.pins={_pins_hash()}"]}
-    for img in c.images.list(filters=flt):
-        if tag in img.tags or img.labels.get(f"{LABEL}.base") != base:
-            continue
-        for old in img.tags:
-            try:
-                c.images.remove(old, noprune=False)
-            except Exception:  # noqa: BLE001 - in use by a container: keep it
-                pass
+    keep = keep_images() if keep is None else keep
+    before = _disk(c)
+    removed: list[str] = []
+    by_pins: dict[str, list] = {}
+    for img in c.images.list(filters={"label": f"{LABEL}.image=1"}):
+        by_pins.setdefault(img.labels.get(f"{LABEL}.pins", ""), []).append(img)
+    for imgs in by_pins.values():
+        imgs.sort(key=lambda i: i.attrs.get("Created", ""), reverse=True)
+        for img in imgs if everything else imgs[keep:]:
+            for tag in img.tags or [img.id]:
+                try:
+                    c.images.remove(tag, noprune=False)
+                    removed.append(tag)
+                except Exception:  # noqa: BLE001 - in use by a container: keep it
+                    pass
+    try:        # dangling build stages (Dockerfile: LABEL org.workbench.stage=build)
+        c.images.prune(filters={"dangling": True, "label": f"{LABEL}.stage=build"})
+    except Exception:  # noqa: BLE001 - another prune running
+        pass
+    return removed, max(before - _disk(c), 0)
+
+
+def _disk(c) -> int:
+    """Bytes the engine's image layers take."""
+    try:
+        return int(c.df().get("LayersSize") or 0)
+    except Exception:  # noqa: BLE001 - an engine without /system/df
+        return 0
 
 
 def _same_fs(a: Path, b: Path) -> bool:

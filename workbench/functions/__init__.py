@@ -11,8 +11,8 @@ from typing import Any
 
 from ..model import backends
 from . import store
-from .function import Function, function
 from .catalog import registry
+from .function import Function, function
 from .view import records, text
 
 __all__ = ["Function", "calibrate", "dashboard", "function", "records", "registry", "store",

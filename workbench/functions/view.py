@@ -25,21 +25,24 @@ def _rt() -> Any:
     return current()
 
 
-def record(fn: Function, window: float = 10.0) -> dict[str, Any]:
-    """One function's view: ``name``, ``placement``, ``calls``, ``calls_per_s`` (over the
-    last ``window`` seconds of completions), ``calls_per_s_overall``, ``side`` (latest
-    decision), ``phase``, ``reason``, ``est_storage_s``, ``est_compute_s``, ``jit``,
-    ``jit_reason``, ``errors``, ``calls_by_side``."""
+WINDOW_S = 10.0         # "calls/s now": calls completed in the last 10 s, per second
+
+
+def record(fn: Function, window: float = WINDOW_S) -> dict[str, Any]:
+    """One function's view: ``name``, ``placement``, ``calls``, ``calls_per_s`` (calls
+    completed in the last ``window`` seconds, divided by ``window``),
+    ``calls_per_s_overall`` (calls / seconds from the first call's start to the last
+    one's end), ``side`` (latest decision), ``phase``, ``reason``, ``est_storage_s``,
+    ``est_compute_s``, ``jit``, ``jit_reason``, ``errors``, ``calls_by_side`` (every call,
+    compiling ones included)."""
     rt = _rt()
     out = base_record(fn, rt, (fn.jit, fn.jit_reason))
     if rt is None:
         return out
     now = time.time()
     with rt.lock:
-        recent = [(t, n) for t, tok, n, _, _ in rt.done if tok == fn.token and now - t < window]
-    if recent:
-        span = max(now - min(t for t, _ in recent), 1e-3)
-        out["calls_per_s"] = sum(n for _, n in recent) / min(span, window)
+        recent = sum(n for t, tok, n, _, _ in rt.done if tok == fn.token and now - t < window)
+    out["calls_per_s"] = recent / window
     return out
 
 
@@ -78,13 +81,32 @@ def jit_known(fn: Function, rt: Any) -> tuple[bool | None, str | None]:
     return (False, spec.reason) if spec.module is None else (None, None)
 
 
+def current_versions(fns: list[Function], rt: Any) -> list[Function]:
+    """Per function, its version decided most recently: ``fn.with_placement(...)`` makes a
+    copy with a profile of its own that the registry does not keep (a benchmark runs one
+    per policy); the views of all functions show the copy that ran last, while it lives."""
+    if rt is None:
+        return fns
+    with rt.lock:
+        latest = {tok: h[-1].time for tok, h in rt.placer.history.items() if h}
+    best: dict[str, tuple[float, Function]] = {}
+    for f in catalog.versions():
+        t = latest.get(f.token)
+        if t is not None and (f.name not in best or t > best[f.name][0]):
+            best[f.name] = (t, f)
+    return [best.get(f.name, (0.0, f))[1] for f in fns]
+
+
 def records() -> list[dict[str, Any]]:
-    """The view of every function defined in this process."""
-    return [record(f) for f in catalog.registry()]
+    """The view of every function defined in this process (the version that ran last)."""
+    return [record(f) for f in current_versions(catalog.registry(), _rt())]
 
 
 def text(fns: list[Function] | None = None) -> str:
-    fns = catalog.registry() if fns is None else fns
+    """What ``%wb functions --text`` prints: the given functions, or every one (the version
+    that ran last, as the live board shows it)."""
+    if fns is None:
+        fns = current_versions(catalog.registry(), _rt())
     if not fns:
         return "no functions defined yet (@wb.function or %%function)."
     return rows_text([record(f) for f in fns])
@@ -95,9 +117,12 @@ def rows_text(rows: list[dict[str, Any]]) -> str:
     lines = []
     for r in rows:
         jit = {True: "compiled", False: "plain Python", None: "not run yet"}[r["jit"]]
-        lines.append(f"{r['name']}: placement {r['placement']!r}, {r['calls']} calls "
-                     f"({r['calls_per_s']:.0f}/s now, {r['calls_per_s_overall']:.0f}/s "
-                     f"overall), {jit}" + (f", {r['errors']} error(s)" if r["errors"] else ""))
+        calls = f"{r['calls']:,} call{'' if r['calls'] == 1 else 's'}"
+        lines.append(f"{r['name']}: placement {r['placement']!r}, {calls} "
+                     f"({r['calls_per_s']:,.1f}/s over the last {WINDOW_S:g} s, "
+                     f"{r['calls_per_s_overall']:,.0f}/s from the first call's start to the "
+                     f"last one's end), {jit}"
+                     + (f", {r['errors']} error(s)" if r["errors"] else ""))
         if r["calls_by_side"]:
             lines.append("  calls by side: " + ", ".join(f"{s} {n}" for s, n in
                                                          r["calls_by_side"].items()))

@@ -170,7 +170,11 @@ def operator(func: Callable | None = None, *, consumes: int = 1, produces: int =
     key : str or callable, optional
         Keyed state: a record field (structured batches) or ``f(batch) -> int array``.
         Records are routed into ``key_groups`` groups, each with its own copy of ``state``;
-        the function sees one group's records at a time.
+        the function sees one group's records at a time, in input order, and its output
+        records go back to their input records' places (the operator keeps record order,
+        also across parallel instances). Key ``k`` is in group
+        ``((k * 11400714819323198485) mod 2**64 >> 33) mod key_groups`` (Fibonacci
+        hashing); parallel instances own contiguous ranges of groups.
     jit : bool
         ``False`` runs plain Python (anything goes; no numba).
     name : str, optional
@@ -330,14 +334,25 @@ class Pipeline:
         raise GraphError(f"no stage named {name!r}; stages are: {', '.join(self.stage_names)}.")
 
     def match_stages(self, pattern: str) -> list[str]:
-        """Stage names a hint refers to: an exact stage name or an operator name (all its
-        occurrences)."""
+        """Stage names a hint refers to: an operator's name means all its occurrences
+        (``"scale"``: ``scale`` and ``scale#2``); ``"scale#k"`` the k-th one alone
+        (``"scale#1"`` is the stage named ``scale``).
+
+        >>> import numpy as np, workbench as wb
+        >>> s = wb.operator(lambda x: x, name="s")
+        >>> p = wb.sources.array(np.zeros(4)) >> s >> s
+        >>> p.match_stages("s"), p.match_stages("s#1"), p.match_stages("s#2")
+        (['s', 's#2'], ['s'], ['s#2'])
+        """
         found = [s.name for s in self.walk() if s.op.name == pattern]
         if not found:
             found = [n for n in self.stage_names if n == pattern]
+        if not found and pattern.endswith("#1"):
+            found = [n for n in self.stage_names if n == pattern[:-2]]
         if not found:
             raise GraphError(f"no stage named {pattern!r}; stages are: "
-                             f"{', '.join(self.stage_names) or '(none)'}.")
+                             f"{', '.join(self.stage_names) or '(none)'} (an operator's "
+                             "name means all its occurrences; name#k the k-th one).")
         return found
 
     # --- validation and running ----------------------------------------------------------

@@ -84,25 +84,6 @@ def rate_series(entries: Iterable[Entry], t0: float, t1: float, bin_s: float = 0
     return x, out
 
 
-def current_versions(fns: list[Function], rt: Any) -> list[Function]:
-    """Per function, its version decided most recently: ``fn.with_placement(...)`` makes a
-    copy with a profile of its own that the registry does not keep (a benchmark runs one
-    per policy), and the board of all functions shows the copy that ran last, if it is
-    still alive."""
-    from ..functions.catalog import versions
-
-    if rt is None:
-        return fns
-    with rt.lock:
-        latest = {tok: h[-1].time for tok, h in rt.placer.history.items() if h}
-    best: dict[str, tuple[float, Function]] = {}
-    for f in versions():
-        t = latest.get(f.token)
-        if t is not None and (f.name not in best or t > best[f.name][0]):
-            best[f.name] = (t, f)
-    return [best.get(f.name, (0.0, f))[1] for f in fns]
-
-
 def snapshot(fns: list[Function], rt: Any) -> list[dict[str, Any]]:
     """The board's table rows: :func:`record` of each function, without asking workers
     (the calls/s now is the board's, from :func:`rate_series`)."""

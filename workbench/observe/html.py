@@ -19,7 +19,7 @@ from typing import Any
 
 from ..model.fusion import Branching, Node, Segment
 from ..placement import Unit
-from .run_view import Layout, Summary
+from .run_view import Layout, Queues, Summary
 
 FG2 = "var(--jp-ui-font-color2, #616161)"
 BORDER = "var(--jp-border-color1, #bdbdbd)"
@@ -133,14 +133,14 @@ def _box(title: str, body: str, sub: str = "", unit: int | None = None) -> str:
             + "</div>")
 
 
-def _unit(u: Unit, lay: Layout, q: dict[str, dict[str, int]], cap: int | None) -> str:
-    inbox = q.get(lay.inbox(u), {})
+def _unit(u: Unit, lay: Layout, q: Queues, cap: int | None) -> str:
+    inbox = q.inbox.get(u.index, {})
     inst = []
     for i, w in enumerate(u.workers):
         kind = lay.resources.get(w, "")
         depth = ""
         if lay.has_inbox(u):
-            n = inbox.get(w, 0)
+            n = inbox.get(i, 0)
             depth = (f' <span title="batches waiting in the inbox" style="font-family:'
                      f'monospace">in {bar(n, cap)} {n}</span>')
         inst.append(f'<div style="white-space:nowrap; font-size:11px">#{i} '
@@ -159,8 +159,7 @@ def _arrow(label: str = "", title: str = "") -> str:
             f'<div style="font-size:18px">&#10230;</div></div>')
 
 
-def placement_html(lay: Layout, q: dict[str, dict[str, int]], sink: str = "sink",
-                   out: int = 0) -> str:
+def placement_html(lay: Layout, q: Queues, sink: str = "sink", out: int = 0) -> str:
     """The program left to right: source, units (workers, routing, fused segments, inbox
     depth per instance), channels (batches in flight), sink."""
     items = [_box("source", f'<div style="color:{FG2}; max-width:120px; overflow-wrap:'
@@ -172,7 +171,7 @@ def placement_html(lay: Layout, q: dict[str, dict[str, int]], sink: str = "sink"
         items.append(_unit(u, lay, q, lay.credits * senders if lay.credits else None))
         edge = lay.edge(i)
         if edge:
-            flight = max(q.get(edge, {}).values(), default=0)
+            flight = q.flight.get(edge, 0)
             items.append(_arrow(f"{bar(flight, lay.credits)} {flight}",
                                 f"{edge}: peak batches in flight in the last second "
                                 f"(credits: {lay.credits})"))

@@ -1,25 +1,22 @@
 """What the live dashboard shows, decided from a run's data (pure: numpy, no widgets).
 
-A dashboard reads three things a run already keeps: ``run.plan`` (where each stage
-runs), the metric rows (``run.metrics``: one row per stage and worker every sample) and
-the events (``run.events``). This module turns them into plain values: a :class:`Layout`
-of the program (units left to right, their workers, routing and fused segments), binned
-series per stage (parallel instances summed, or one per instance), the summary numbers
-and the queue depths; :class:`Tracker` and :class:`EventLog` keep what a live view needs
-between updates, fed with new rows only. :mod:`workbench.observe.html` renders the
-values as HTML and :mod:`workbench.observe.widgets` puts them into widgets; nothing here
-touches the engine's hot path.
-
-Metric rows come in three kinds: a fused segment's own name (``"scale+mean4"``: records
-into it, batch latency), ``"<unit> (in)"`` (batches waiting in an instance's inbox) and
-``"<unit> -> <next unit>"`` (batches in flight on the channel), plus ``"sink"``.
+A dashboard reads what a run already keeps: ``run.plan`` (where each stage runs), the
+metric rows (``run.metrics``: one row per operator and instance every sample, see
+:mod:`workbench.runtime.metrics`), the channel rows (``run.channels``) and the events
+(``run.events``). This module turns them into plain values: a :class:`Layout` of the
+program (units left to right, their instances, routing and fused segments), binned series
+per stage (instances summed, or one per instance), the summary numbers and the queue
+depths; :class:`Tracker` and :class:`EventLog` keep what a live view needs between
+updates, fed with new rows only. :mod:`workbench.observe.html` renders the values as HTML
+and :mod:`workbench.observe.widgets` puts them into widgets; nothing here touches the
+engine's hot path.
 
 Examples
 --------
 >>> import pandas as pd
->>> rows = [(0.2, "scale", "w1", 100, 500.0, 1.0, 2, 100, 0),
-...         (0.3, "scale", "w2", 300, 1000.0, 3.0, 2, 300, 0),
-...         (0.7, "scale", "w1", 200, 400.0, 2.0, 4, 200, 0)]
+>>> rows = [(0.2, "scale", "scale", 0, "w1", 100, 100, 500.0, 2, 1.0, 0),
+...         (0.3, "scale", "scale", 1, "w2", 300, 300, 1000.0, 2, 3.0, 0),
+...         (0.7, "scale", "scale", 0, "w1", 200, 200, 400.0, 4, 2.0, 0)]
 >>> s = binned(pd.DataFrame(rows, columns=COLUMNS), ("scale",), bin_s=0.5)
 >>> s[("scale", "all")]
 Series(t=[0.5, 1.0], records_per_s=[800.0, 400.0])
@@ -34,9 +31,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model.fusion import Segment, plan_segments, segments
+from ..model.fusion import plan_segments, segments
 from ..placement import Unit
-from ..runtime.metrics import COLUMNS, edge_name, inbox_name
+from ..runtime.metrics import CHANNEL_COLUMNS, COLUMNS, edge_name
 
 LIVE_SLACK_S = 1.0      # a series silent for longer than this no longer holds back the bins
 
@@ -55,17 +52,13 @@ class Layout:
 
     @property
     def stages(self) -> tuple[str, ...]:
-        """The chart's stages: every fused segment, in program order."""
-        return tuple(s for u in self.units for s in u.segments)
+        """The chart's stages: every operator, in program order."""
+        return tuple(s for u in self.units for s in u.stages)
 
     def has_inbox(self, u: Unit) -> bool:
         """Batches reach ``u`` over a channel (every unit of the Dask engine but the
         first)."""
         return self.engine != "local" and u.index > 0
-
-    def inbox(self, u: Unit) -> str:
-        """Metric name of ``u``'s inbox."""
-        return inbox_name(u.name)
 
     def unit_reasons(self, u: Unit) -> tuple[str, ...]:
         """``"stage: why it went there"`` for each of ``u``'s stages."""
@@ -77,16 +70,7 @@ class Layout:
             return None
         return edge_name(self.units[i].name, self.units[i + 1].name)
 
-    @property
-    def source_stage(self) -> str | None:
-        """The metric whose records are the records read from the source."""
-        if not self.units:
-            return None
-        first = self.units[0]
-        if not first.nodes:                     # a source unit routing by key
-            return self.edge(0)
-        return first.nodes[0].name if isinstance(first.nodes[0], Segment) else None
-
+    source_stage = "source"       # the pseudo-stage whose records were read
 
 def layout(plan: Any, engine: str = "dask", workers: Mapping[str, Mapping] | None = None,
            credits: int | None = None, source: str = "source") -> Layout:
@@ -124,7 +108,9 @@ class Rows:
     Built from ``run.metrics`` (a DataFrame) or from raw row tuples in its column order.
     """
 
-    __slots__ = ("time", "stage", "worker", "records", "latency_ms", "batches", "queue")
+    __slots__ = ("time", "stage", "instance", "worker", "records", "latency_ms", "batches",
+                 "queue")
+    _AT = tuple(COLUMNS.index(c) for c in __slots__)
 
     def __init__(self, *columns: Any) -> None:       # in the order of __slots__
         import numpy as np
@@ -140,7 +126,7 @@ class Rows:
         if hasattr(data, "columns"):            # a DataFrame with the metrics columns
             return cls(*(data[c].to_numpy() for c in cls.__slots__))
         cols = list(zip(*data)) if len(data) else [()] * len(COLUMNS)
-        return cls(cols[0], cols[1], cols[2], cols[3], cols[5], cols[6], cols[8])
+        return cls(*(cols[i] for i in cls._AT))
 
     def __len__(self) -> int:
         return len(self.time)
@@ -183,21 +169,22 @@ def horizon(rows: Any, live: bool) -> float:
         return math.inf
     recent = rows.where(rows.time >= rows.time.max() - LIVE_SLACK_S)
     last: dict[tuple, float] = {}
-    for t, s, w in zip(recent.time.tolist(), recent.stage, recent.worker):
-        if t > last.get((s, w), -1.0):
-            last[(s, w)] = t
+    for t, s, i in zip(recent.time.tolist(), recent.stage, recent.instance.tolist()):
+        if t > last.get((s, i), -1.0):
+            last[(s, i)] = t
     return min(last.values())
 
 
 def binned(rows: Any, stages: tuple[str, ...], bin_s: float = 0.5, *,
            per_instance: bool = False, since: float = -math.inf,
            until: float = math.inf) -> dict[tuple[str, str], Series]:
-    """Records/s and mean batch latency per stage (and worker) in bins of ``bin_s``.
+    """Records/s and mean batch latency per stage (and instance) in bins of ``bin_s``.
 
     Instances are summed (their records add up; latency is the batch-weighted mean), so a
     stage's throughput does not depend on how the workers' sampling clocks line up. Keys
-    are ``(stage, worker)``, worker ``"all"`` when summed, in the order of ``stages``.
-    Only bins after ``since`` that end by ``until`` are kept (see :func:`horizon`).
+    are ``(stage, "all")`` when summed, else ``(stage, "#i")`` per instance, in the order
+    of ``stages``. Only bins after ``since`` that end by ``until`` are kept (see
+    :func:`horizon`).
     """
     import numpy as np
 
@@ -208,7 +195,8 @@ def binned(rows: Any, stages: tuple[str, ...], bin_s: float = 0.5, *,
     d, b = d.where(keep), b[keep]
     if not len(d):
         return {}
-    workers = d.worker if per_instance else np.full(len(d), "all", dtype=object)
+    workers = (np.array([f"#{int(i)}" for i in d.instance], dtype=object) if per_instance
+               else np.full(len(d), "all", dtype=object))
     order = {s: i for i, s in enumerate(stages)}
     keys = sorted(set(zip(d.stage, workers)), key=lambda k: (order[k[0]], k[1]))
     index = {k: i for i, k in enumerate(keys)}
@@ -257,8 +245,7 @@ class Summary:
 def totals(rows: Any, lay: Layout) -> tuple[int, int]:
     """(records read from the source, records into the sink) over ``rows``."""
     rows = Rows.of(rows)
-    st = lay.source_stage
-    src = int(rows.records[rows.stage == st].sum()) if st is not None and len(rows) else 0
+    src = int(rows.records[rows.stage == "source"].sum()) if len(rows) else 0
     out = int(rows.records[rows.stage == "sink"].sum()) if len(rows) else 0
     return src, out
 
@@ -272,7 +259,7 @@ def summarize(rows: Any, lay: Layout, *, status: str, elapsed: float, records: i
     rows = Rows.of(rows)
     now = 0.0
     st = lay.source_stage
-    if live and len(rows) and st is not None:
+    if live and len(rows):
         end = min(horizon(rows, live), float(rows.time.max()))
         m = (rows.stage == st) & (rows.time > end - now_s) & (rows.time <= end)
         now = float(rows.records[m].sum()) / now_s
@@ -280,61 +267,86 @@ def summarize(rows: Any, lay: Layout, *, status: str, elapsed: float, records: i
                    elapsed, streaming_per_s)
 
 
-def queues(rows: Any, lay: Layout, recent_s: float = 1.0) -> dict[str, dict[str, int]]:
-    """Peak queue depth over the last ``recent_s`` seconds: per inbox (``"<unit> (in)"``)
-    and per channel (``"<unit> -> <next>"``), by worker."""
+@dataclass(frozen=True)
+class Queues:
+    """Peak depths over the last second: batches waiting in each instance's inbox
+    (``inbox[unit index][instance]``) and in flight on each channel (``flight[name]``)."""
+
+    inbox: dict[int, dict[int, int]]
+    flight: dict[str, int]
+
+
+def queues(rows: Any, chans: list[tuple], lay: Layout, recent_s: float = 1.0) -> Queues:
+    """The :class:`Queues` from metric rows and channel rows (``run.channels`` tuples)."""
     rows = Rows.of(rows)
-    names = [lay.inbox(u) for u in lay.units if lay.has_inbox(u)]
-    names += [e for e in (lay.edge(i) for i in range(len(lay.units))) if e]
-    out: dict[str, dict[str, int]] = {n: {} for n in names}
-    if not len(rows):
-        return out
-    d = rows.where(rows.named(names) & (rows.time > rows.time.max() - recent_s))
-    for s, w, q in zip(d.stage, d.worker, d.queue.tolist()):
-        out[s][w] = max(out[s].get(w, 0), int(q))
-    return out
+    inbox: dict[int, dict[int, int]] = {u.index: {} for u in lay.units if lay.has_inbox(u)}
+    first = {u.stages[0]: u.index for u in lay.units if lay.has_inbox(u) and u.stages}
+    if len(rows):
+        d = rows.where(rows.named(first) & (rows.time > rows.time.max() - recent_s))
+        for s, i, q in zip(d.stage, d.instance.tolist(), d.queue.tolist()):
+            box = inbox[first[s]]
+            box[int(i)] = max(box.get(int(i), 0), int(q))
+    flight: dict[str, int] = {}
+    at_t, at_name, at_peak = (CHANNEL_COLUMNS.index(c) for c in ("time", "channel",
+                                                                  "in_flight_peak"))
+    t_max = max((c[at_t] for c in chans), default=0.0)
+    for c in chans:
+        if c[at_t] > t_max - recent_s:
+            flight[c[at_name]] = max(flight.get(c[at_name], 0), int(c[at_peak]))
+    return Queues(inbox, flight)
 
 
 # --- incremental reading (what a live view keeps between updates) ---------------------------
 
 class Tracker:
-    """The recent metric rows of a run and its running totals, fed with new rows only.
+    """The recent metric and channel rows of a run and its running totals, fed with new
+    rows only.
 
     ``feed`` costs time in proportion to the new rows, so a live view stays as cheap an
     hour into a run as in its first second (``run.metrics`` rebuilds the whole history).
     """
 
+    _REC = COLUMNS.index("records")
+
     def __init__(self, lay: Layout, keep_s: float) -> None:
         self.lay, self.keep_s = lay, keep_s
-        self.read = 0               # rows fed so far (the offset of the next read)
+        self.read = 0               # metric rows fed so far (the offset of the next read)
+        self.read_channels = 0      # channel rows fed so far
         self.records = self.out = 0
         self.t_max = 0.0
         self._buf: list[tuple] = []
+        self._chans: list[tuple] = []
         self._rows: Rows | None = None
 
-    def feed(self, new: list[tuple]) -> int:
-        st = self.lay.source_stage
+    def feed(self, new: list[tuple], channels: list[tuple] = ()) -> int:
+        k = self._REC
         for r in new:
-            if r[1] == st:
-                self.records += r[3]
+            if r[1] == "source":
+                self.records += r[k]
             elif r[1] == "sink":
-                self.out += r[3]
+                self.out += r[k]
             if r[0] > self.t_max:
                 self.t_max = r[0]
+        self.read_channels += len(channels)
+        self._chans.extend(channels)
         if not new:
-            return 0
+            return len(channels)
         self.read += len(new)
         self._buf.extend(new)
         self._rows = None
         cut = self.t_max - self.keep_s
         if self._buf and self._buf[0][0] < cut - 10.0:     # trim now and then, not always
             self._buf = [r for r in self._buf if r[0] >= cut]
-        return len(new)
+            self._chans = [c for c in self._chans if c[0] >= cut]
+        return len(new) + len(channels)
 
     def rows(self) -> Rows:
         if self._rows is None:
             self._rows = Rows.of(self._buf)
         return self._rows
+
+    def channels(self) -> list[tuple]:
+        return self._chans
 
 
 class EventLog:

@@ -83,13 +83,12 @@ class SideProfile:
     updated: float = 0.0        # time.time() of the last measurement
     at_decision: int = 0        # the function's decision count at the last measurement
 
-    def add(self, calls: int, per_call: dict[str, float], alpha: float, now: float,
-            seq: int) -> None:
+    def add(self, per_call: dict[str, float], alpha: float, now: float, seq: int) -> None:
+        """One measurement (the side's ``calls`` are counted by the placer, timed or not)."""
         w = 1.0 if self.samples == 0 else alpha
         for k, v in per_call.items():
             setattr(self, k, (1 - w) * getattr(self, k) + w * v)
         self.samples += 1
-        self.calls += calls
         self.updated = now
         self.at_decision = seq
 
@@ -104,8 +103,8 @@ class Profile:
     calls: int = 0
     errors: int = 0
     decisions: int = 0
-    t_first: float | None = None
-    t_last: float | None = None
+    t_first: float | None = None      # the first measured call's start
+    t_last: float | None = None       # the last one's end
 
     def known(self, side: str) -> bool:
         return self.sides[side].samples > 0
@@ -215,11 +214,14 @@ class Placer:
             self._seen_set.add(cid)
         p = self.profile(stats["fn"])
         now = stats.get("t", time.time())
+        began = stats.get("t0", now)         # when the measured calls started
         calls = int(stats.get("calls", 0))
         p.calls += calls
         p.errors += int(stats.get("errors", 0))
-        p.t_first = now if p.t_first is None else min(p.t_first, now)
+        p.t_first = began if p.t_first is None else min(p.t_first, began)
         p.t_last = now if p.t_last is None else max(p.t_last, now)
+        if stats.get("side") in SIDES:       # every call counts on its side, timed or not
+            p.sides[stats["side"]].calls += calls
         timed = int(stats.get("timed_calls", calls))
         if timed <= 0 or stats.get("side") not in SIDES:
             return True
@@ -227,7 +229,7 @@ class Placer:
                for k in ("compute_s", "fetch_s", "remote_bytes", "local_bytes", "fetches",
                          "out_bytes")}
         per["load"] = min(float(stats.get("load", 0.0)), 0.95)
-        p.sides[stats["side"]].add(calls, per, self.alpha, now, p.decisions)
+        p.sides[stats["side"]].add(per, self.alpha, now, p.decisions)
         return True
 
     # --- the model ------------------------------------------------------------------------

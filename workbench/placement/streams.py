@@ -191,10 +191,10 @@ def _assign(pipeline: Pipeline, workers: Mapping[str, Mapping[str, float]],
 
 def _units(pipeline: Pipeline, elements: list[tuple]) -> tuple[Unit, ...]:
     """Consecutive elements on the same instances become one unit (a keyed element starts
-    a unit of its own: records are routed by key into it)."""
+    a unit of its own: records are routed by key into it; see :func:`_joins`)."""
     groups: list[list] = []
     for item in elements:
-        if groups and groups[-1][-1][2] == item[2] and item[3] != "keyed":
+        if groups and _joins(groups[-1], item):
             groups[-1].append(item)
         else:
             groups.append([item])
@@ -215,6 +215,19 @@ def _units(pipeline: Pipeline, elements: list[tuple]) -> tuple[Unit, ...]:
         src = Unit(0, (), (units[0].workers[0],), "direct", ())
         units = [src] + [_reindex(u, u.index + 1) for u in units]
     return tuple(units)
+
+
+def _joins(group: list, item: tuple) -> bool:
+    """Whether ``item`` runs in the unit of ``group``: the same instances, not keyed; and
+    behind a keyed element only operators of one record in, one out (each instance of a
+    keyed unit holds some of each batch's records, by key: a rate other than 1:1 would
+    fire across records of different keys)."""
+    if group[-1][2] != item[2] or item[3] == "keyed":
+        return False
+    if group[0][3] == "keyed":
+        el = item[0]
+        return not isinstance(el, SplitJoin) and (el.consumes, el.produces) == (1, 1)
+    return True
 
 
 def _count(el: Any) -> int:

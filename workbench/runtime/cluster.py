@@ -136,10 +136,10 @@ def connect(address: str, timeout: float = 10.0, **options: Any) -> Any:
     """A Dask client of the scheduler at ``address``; a clear error after ``timeout``
     seconds when nothing answers there (Dask's own default waits 30 s, then raises a long
     traceback)."""
-    from distributed import Client
+    from .session import make_client
 
     try:
-        return Client(address, timeout=timeout, **options)
+        return make_client(address, timeout=timeout, **options)
     except (OSError, TimeoutError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise WorkbenchError(

@@ -32,7 +32,6 @@ import sys
 import threading
 import time
 import uuid
-import warnings
 from typing import Any
 
 from ..containers import engine
@@ -81,11 +80,10 @@ class DockerCluster:
     def start(self) -> Any:
         """Start everything; returns a connected :class:`~workbench.runtime.cluster.Session`
         (closing it closes this cluster)."""
-        from distributed import Client
         from distributed.security import Security
 
         from ..containers import image
-        from .session import Session
+        from .session import Session, make_client
 
         t0 = time.perf_counter()
         c = engine.client()
@@ -109,7 +107,7 @@ class DockerCluster:
                         "--resources", f"{kind}=1", "--protocol", "tls", "--no-dashboard",
                         "--local-directory", "/tmp/dask", *self._tls_args()])
             self.scheduler_address = f"tls://{host}:{port}"
-            client = self.client = self._connect(Client)
+            client = self.client = self._connect(make_client)
             client.wait_for_workers(self.compute + self.storage, timeout=180)
         except BaseException as exc:
             logs = self._logs()
@@ -169,14 +167,7 @@ class DockerCluster:
         deadline = time.monotonic() + 90
         while True:
             try:
-                with warnings.catch_warnings(record=True) as seen:
-                    warnings.simplefilter("always")
-                    client = client_cls(self.scheduler_address, security=self.security,
-                                        timeout=10)
-                for w in seen:      # the image's Python may differ in its patch version only
-                    if not _patch_only(str(w.message)):
-                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-                return client
+                return client_cls(self.scheduler_address, security=self.security, timeout=10)
             except OSError:
                 if time.monotonic() > deadline or self._exited():
                     raise
@@ -216,6 +207,19 @@ class DockerCluster:
             return
         self._closed = True
         atexit.unregister(self.close)
+        client, self.client = self.client, None
+        if client is not None and client.status not in ("closed", "closing"):
+            # disconnect before the containers go: a client whose scheduler vanishes
+            # under it (at interpreter exit, say) prints CancelledError tracebacks
+            log = logging.getLogger("distributed")
+            level = log.level
+            log.setLevel(logging.CRITICAL)
+            try:
+                client.close(timeout=5)
+            except Exception:  # noqa: BLE001 - closing anyway
+                pass
+            finally:
+                log.setLevel(level)
         try:
             engine.cleanup(session=self.session_id)
         except Exception:  # noqa: BLE001 - the engine went away: nothing left to remove
@@ -249,17 +253,6 @@ def write_certs(directory: str) -> dict[str, str]:
                 f"      ca-file: {paths['ca']}\n      client: {pair}\n"
                 f"      scheduler: {pair}\n      worker: {pair}\n")
     return paths
-
-
-def _patch_only(message: str) -> bool:
-    """A version-mismatch table whose only row is Python with the same major.minor (the
-    numba cache and pickles are keyed by those: 3.11.2 in the image, 3.11.7 here is fine)."""
-    rows = [r for r in message.splitlines() if r.startswith("| ") and "Package" not in r]
-    if len(rows) != 1 or not rows[0].startswith("| python "):
-        return False
-    versions = {".".join(v.strip().split(".")[:2]) for v in rows[0].strip("| ").split("|")[1:]
-                if v.strip() not in ("", "None")}
-    return len(versions) == 1
 
 
 def _install_bundle(root: str, files: dict, dask_worker: Any = None) -> int:

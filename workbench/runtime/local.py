@@ -17,6 +17,7 @@ from ..model import sinks
 from ..model.fusion import plan_segments, segments
 from .metrics import Recorder
 from .nodes import build_chain
+from .preflight import compile_here
 from .run import Run
 
 
@@ -30,10 +31,15 @@ class LocalRun(Run):
             raise GraphError("this pipeline has no source; start it with a source: "
                              "wb.sources.array(data) >> ...")
         self.plan = plan_segments(pipeline)
+        t0 = time.perf_counter()
         self.compiled = {s.name: CompiledSegment(s) for s in segments(self.plan)}
+        compile_here(self.plan, self.compiled, pipeline.source)   # or explain, now
+        self.compile_s = time.perf_counter() - t0
         self.sink = sinks.make(sink)
         self.recorder = Recorder("local", interval)
+        self.reading = self.recorder.point("source")
         self.chain = build_chain(self.plan, self.recorder, self.compiled)
+        self.sunk = self.recorder.point("sink")
         self.batches = batches
         self.duration = duration
         self._thread = threading.Thread(target=self._main, name="wb-local-run", daemon=True)
@@ -53,13 +59,9 @@ class LocalRun(Run):
         self.pipeline.stage(stage)  # raises with the list of stages
         raise GraphError(f"stage {stage!r} is not in this run's plan.")
 
-    @property
-    def stream_seconds(self) -> float:
-        if getattr(self, "_t_first", None) is None:
-            return 0.0
-        return (self._t_last or time.time()) - self._t_first
-
     def start(self) -> LocalRun:
+        self.started = self.recorder.t0 = time.time()
+        self.recorder.first()
         self.recorder.start()
         self.status = "running"
         self.event("started", f"local engine: {len(self.compiled)} segment(s): "
@@ -69,28 +71,25 @@ class LocalRun(Run):
 
     def _main(self) -> None:
         src = self.pipeline.source
-        sink_counter = self.recorder.counter("sink")
-        reading = self.recorder.counter("source")
+        sink_counter, reading = self.sunk, self.reading
         deadline = None if self.duration is None else time.time() + self.duration
-        self._t_first = self._t_last = None
         try:
             for seq, batch in src.batches(self.batches):
-                if self._t_first is None:
-                    self._t_first = time.time()
+                if self.t_first is None:
+                    self.t_first = time.time()
                 if self._stop.is_set() or (deadline is not None and time.time() >= deadline):
                     break
-                t = time.perf_counter()
                 out = self.chain.push(batch, seq)
                 self.source_records += len(batch)
                 reading.records += len(batch)
+                reading.records_out += len(batch)
                 reading.batches += 1
                 if out is not None:
                     self.sink.put(seq, out)
                     sink_counter.records += len(out)
                     sink_counter.records_out += len(out)
                 sink_counter.batches += 1
-                sink_counter.busy += time.perf_counter() - t
-            self._t_last = time.time()
+            self.t_last = time.time()
             for msg in self.chain.leftovers():
                 self.event("leftover", msg)
             status = "stopped" if self._stop.is_set() else "finished"

@@ -16,20 +16,22 @@ import numpy as np
 
 from ..compile import CompiledSegment
 from ..model.fusion import Branching, Node, Segment
-from .metrics import Recorder
+from .metrics import Recorder, expansion
 
 
 class SegmentNode:
     """One fused segment, its state and its carry-over buffer."""
 
     def __init__(self, segment: Segment, compiled: CompiledSegment, recorder: Recorder,
-                 states: list | None = None) -> None:
+                 states: list | None = None, unit: str = "", instance: int = 0) -> None:
         self.segment = segment
         self.compiled = compiled
         self.states = states if states is not None else compiled.new_states()
         self.granularity = segment.granularity
         self.carry: np.ndarray | None = None
-        self.counter = recorder.counter(segment.name)
+        self.counter = recorder.segment(
+            segment.name, expansion(segment.ops, [s.name for s in segment.stages]), unit,
+            instance)
 
     def push(self, x: np.ndarray, seq: int) -> np.ndarray | None:
         g = self.granularity
@@ -150,13 +152,15 @@ class Chain:
 
 
 def build_chain(plan: tuple[Node, ...], recorder: Recorder,
-                compiled: dict[str, CompiledSegment]) -> Chain:
-    """Executable chain for a plan; ``compiled`` maps segment names to compiled segments."""
+                compiled: dict[str, CompiledSegment], unit: str = "",
+                instance: int = 0) -> Chain:
+    """Executable chain for a plan; ``compiled`` maps segment names to compiled segments;
+    its metrics count as instance ``instance`` of ``unit``."""
     nodes: list[Any] = []
     for n in plan:
         if isinstance(n, Segment):
-            nodes.append(SegmentNode(n, compiled[n.name], recorder))
+            nodes.append(SegmentNode(n, compiled[n.name], recorder, None, unit, instance))
         else:
-            nodes.append(BranchingNode(n, [build_chain(b, recorder, compiled)
+            nodes.append(BranchingNode(n, [build_chain(b, recorder, compiled, unit, instance)
                                            for b in n.branches]))
     return Chain(nodes)

@@ -1,10 +1,13 @@
-"""The dry run a compile driver carries out: batch 0 through the compiled chain.
+"""Compiling before a run starts: a dry run of batch 0 through the compiled chain.
 
-The Dask engine compiles before it starts anything: it pushes the source's first batch
-through the chain of compiled segments, so numba compiles with the real types (and a
-typing error surfaces, explained, before any worker is busy). With the ``local`` driver
-that happens in the client process; with another driver (``docker``) this function runs
-where the driver compiles, loading the segments from the artifacts the client wrote.
+Both engines compile before they start anything: they push the source's first batch
+through a throw-away chain of the compiled segments (fresh state, metrics not counted),
+so numba compiles with the real types, a typing error surfaces, explained, before any
+worker is busy, and the time it takes is the run's ``compile_s``. Only the leading nodes
+that are all compiled take part (a plain-Python operator may have side effects: it runs
+once per batch, in the run). With the ``local`` driver that happens in the client
+process (:func:`compile_here`); with another driver (``docker``) :func:`dry_run` runs where
+the driver compiles, loading the segments from the artifacts the client wrote.
 """
 
 from __future__ import annotations
@@ -18,6 +21,29 @@ from ..compile.segment import Artifacts
 from ..model.fusion import Node, segments
 from .metrics import Recorder
 from .nodes import build_chain
+
+
+def jit_prefix(nodes: tuple[Node, ...], compiled: dict[str, CompiledSegment]
+               ) -> tuple[Node, ...]:
+    """The leading nodes whose segments are all compiled (what a dry run may run)."""
+    prefix = []
+    for node in nodes:
+        if not all(compiled[s.name].jit for s in segments((node,))):
+            break
+        prefix.append(node)
+    return tuple(prefix)
+
+
+def has_batch(source: Any) -> bool:
+    return source.num_batches is None or source.num_batches > 0
+
+
+def compile_here(nodes: tuple[Node, ...], compiled: dict[str, CompiledSegment],
+                 source: Any) -> None:
+    """The dry run in this process (the ``local`` driver, and the local engine)."""
+    prefix = jit_prefix(nodes, compiled)
+    if prefix and has_batch(source):
+        build_chain(prefix, Recorder("preflight"), compiled).push(source.batch(0), 0)
 
 
 def dry_run(store: ArtifactStore, nodes: tuple[Node, ...], artifacts: dict[str, Artifacts],

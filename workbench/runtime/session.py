@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ class Session:
         self.kind = kind
         self.runs: dict[str, Any] = {}
         self.on_close: list[Callable[[Session], None]] = []
+        self._dashboard: str | None = None      # "" once known to be none
 
     @property
     def workers(self) -> dict[str, dict[str, float]]:
@@ -31,10 +33,22 @@ class Session:
 
     @property
     def dashboard_link(self) -> str | None:
+        """The Dask dashboard's address, or ``None`` when the scheduler serves none: run
+        with ``--no-dashboard`` (the docker and compose clusters), or without bokeh (its
+        HTTP server then answers health checks only)."""
+        if self._dashboard is None:
+            self._dashboard = self._find_dashboard()
+        return self._dashboard or None
+
+    def _find_dashboard(self) -> str:
         try:
-            return self.client.dashboard_link
-        except Exception:  # noqa: BLE001 - no dashboard (bokeh missing) is not an error
-            return None
+            if "dashboard" not in (self.client.scheduler_info().get("services") or {}):
+                return ""
+            if not self.client.run_on_scheduler(_serves_dashboard):
+                return ""
+            return self.client.dashboard_link or ""
+        except Exception:  # noqa: BLE001 - no dashboard is not an error
+            return ""
 
     @property
     def closed(self) -> bool:
@@ -66,11 +80,46 @@ class Session:
     def __repr__(self) -> str:
         ws = self.workers
         kinds = ", ".join(f"{a} {r}" for a, r in sorted(ws.items()))
+        link = self.dashboard_link
         return f"<workbench cluster [{self.kind}] {len(ws)} workers: {kinds}; " \
-               f"dashboard {self.dashboard_link}>"
+               f"{'dashboard ' + link if link else 'no dashboard'}>"
 
 
 def _takes_n_workers(client: Any) -> bool:
     import inspect
 
     return "n_workers" in inspect.signature(client.scheduler_info).parameters
+
+
+def make_client(address: str, **options: Any) -> Any:
+    """``distributed.Client(address, **options)``, without Dask's version-mismatch warning
+    when the only difference is Python's patch version (the pinned image has Debian's
+    3.11.2, a host 3.11.7: the numba cache and pickles depend on 3.11 only)."""
+    from distributed import Client
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        client = Client(address, **options)
+    for w in seen:
+        if not _patch_only(str(w.message)):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return client
+
+
+def _patch_only(message: str) -> bool:
+    """A version-mismatch table whose only row is Python with the same major.minor (the
+    numba cache and pickles are keyed by those: 3.11.2 in the image, 3.11.7 here is fine)."""
+    rows = [r for r in message.splitlines() if r.startswith("| ") and "Package" not in r]
+    if len(rows) != 1 or not rows[0].startswith("| python "):
+        return False
+    versions = {".".join(v.strip().split(".")[:2]) for v in rows[0].strip("| ").split("|")[1:]
+                if v.strip() not in ("", "None")}
+    return len(versions) == 1
+
+
+def _serves_dashboard(dask_scheduler: Any = None) -> bool:
+    """On the scheduler: whether it can serve the bokeh dashboard (without bokeh, its HTTP
+    server answers "Dask needs bokeh" at /status)."""
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None

@@ -13,11 +13,12 @@ import threading
 import time
 from typing import Any
 
+from ...functions.view import WINDOW_S
 from .. import html as H
 from .display import PLOTLY_MIME, LiveBoard, display_board
 
 BIN_S = 0.5          # the function board's calls/s bins
-NOW_S = 5.0          # its "calls/s now": the last 5 s
+NOW_S = WINDOW_S     # its "calls/s now": over the last 10 s, as the text view says
 
 
 class FunctionsBoard(LiveBoard):
@@ -28,7 +29,7 @@ class FunctionsBoard(LiveBoard):
     - a chart (plotly ``FigureWidget``): calls/s per function over a rolling ``window``,
       one trace per function, or one per function and side (storage solid, compute
       dotted: the toggle above it); a chunk's calls are spread over its run;
-    - a table, one row per function: placement setting, calls, calls/s now (last 5 s) and
+    - a table, one row per function: placement setting, calls, calls/s now (last 10 s) and
       overall, calls by side, the latest decision (side, phase, estimated finish on each
       side, its reason), numba or why plain Python, errors.
 
@@ -134,7 +135,8 @@ class FunctionsBoard(LiveBoard):
 
     def refresh(self, final: bool = False) -> None:
         """Read the runtime once and redraw (the thread calls this every tick)."""
-        from ..function_view import current_versions, rate_series, recent_done, snapshot
+        from ...functions.view import current_versions
+        from ..function_view import rate_series, recent_done, snapshot
 
         with self._lock:
             if self._final is not None:

@@ -15,13 +15,14 @@ A :class:`Dashboard` (``run.dashboard()``) shows
 It updates from a thread of its own every ``interval`` seconds (0.25 by default: the
 time axis and the summary move on every tick, the traces whenever the engine's metrics
 poll brings new rows, twice a second), so the kernel stays free to run other cells. It
-reads what the run records anyway (``run.plan``; the metric rows and events recorded since
-its last update, ``run.metric_rows(n)`` and ``run.event_rows(n)``, so an update costs the
-same an hour into a run as in its first second): nothing is added to the engine's hot
-path. When the run ends (``run.on_finish``, before ``run.wait()`` returns) it draws the
-final data from ``run.metrics`` once and stops; it then also fills in a static plotly
-figure of the whole run below the widget, which a notebook saved by a headless run
-(nbclient, CI) keeps: a ``FigureWidget`` saves only its initial data.
+reads what the run records anyway (``run.plan``; the metric rows, channel rows and events
+recorded since its last update, ``run.metric_rows(n)``, ``run.channel_rows(n)`` and
+``run.event_rows(n)``, so an update costs the same an hour into a run as in its first
+second): nothing is added to the engine's hot path. When the run ends (``run.on_finish``,
+before ``run.wait()`` returns) it draws the final data from ``run.metrics`` once and
+stops; it then also fills in a static plotly figure of the whole run below the widget,
+which a notebook saved by a headless run (nbclient, CI) keeps: a ``FigureWidget`` saves
+only its initial data.
 """
 
 from __future__ import annotations
@@ -113,9 +114,13 @@ class Dashboard(LiveBoard):
     def _series_keys(self, per_instance: bool) -> list[tuple[str, str]]:
         keys = []
         for u in self.layout.units:
-            ws = sorted(set(u.workers)) if per_instance else ["all"]
-            keys += [(s, w) for s in u.segments for w in ws]
+            inst = [f"#{i}" for i in range(u.parallelism)] if per_instance else ["all"]
+            keys += [(s, i) for s in u.stages for i in inst]
         return keys
+
+    def _instance_label(self, stage: str, inst: str) -> str:
+        unit = next(u for u in self.layout.units if stage in u.stages)
+        return f"{stage} {inst} @ {H.short(unit.workers[int(inst[1:])])}"
 
     def _trace_pairs(self, per_instance: bool) -> list[tuple[Any, Any]]:
         import plotly.graph_objects as go
@@ -124,9 +129,9 @@ class Dashboard(LiveBoard):
         palette = qualitative.Plotly
         colors = {s: palette[i % len(palette)] for i, s in enumerate(self.layout.stages)}
         pairs, shown = [], set()
-        for k, (stage, worker) in enumerate(self._series_keys(per_instance)):
-            name = stage if worker == "all" else f"{stage} @ {H.short(worker)}"
-            dash = "solid" if worker == "all" else ["solid", "dot", "dash", "dashdot"][k % 4]
+        for k, (stage, inst) in enumerate(self._series_keys(per_instance)):
+            name = stage if inst == "all" else self._instance_label(stage, inst)
+            dash = "solid" if inst == "all" else ["solid", "dot", "dash", "dashdot"][k % 4]
             line = dict(color=colors[stage], dash=dash, width=2)
             first = name not in shown
             shown.add(name)
@@ -171,21 +176,22 @@ class Dashboard(LiveBoard):
     def _show_error(self, exc: BaseException) -> None:
         self.events.value = H.events_html([], f"dashboard update failed: {exc!r}")
 
-    def _data(self, live: bool) -> tuple[M.Rows, int, int, bool]:
-        """Rows to draw, records read and out, and whether anything is new: while live,
-        only the rows and events recorded since the last update are read; at the end,
-        the whole (sorted) history once."""
+    def _data(self, live: bool) -> tuple[M.Rows, list[tuple], int, int, bool]:
+        """Rows to draw, channel rows, records read and out, and whether anything is new:
+        while live, only the rows and events recorded since the last update are read; at
+        the end, the whole (sorted) history once."""
         run = self.run
         if live:
-            new = self.tracker.feed(run.metric_rows(self.tracker.read))
+            t = self.tracker
+            new = t.feed(run.metric_rows(t.read), run.channel_rows(t.read_channels))
             new += self.log.feed(run.event_rows(self.log.read))
-            records = run.source_records if run.engine == "local" else self.tracker.records
-            return self.tracker.rows(), records, self.tracker.out, bool(new)
+            records = run.source_records if run.engine == "local" else t.records
+            return t.rows(), t.channels(), records, t.out, bool(new)
         rows = M.Rows.of(run.metrics)
         src, out = M.totals(rows, self.layout)
         self.log = M.EventLog()
         self.log.feed(run.event_rows())
-        return rows, run.source_records or src, out, True
+        return rows, run.channel_rows(), run.source_records or src, out, True
 
     def refresh(self, live: bool | None = None) -> None:
         """Redraw from the run's data (the thread calls this every tick): the summary
@@ -195,17 +201,17 @@ class Dashboard(LiveBoard):
         run = self.run
         live = (not run.done) if live is None else live
         with self._lock:
-            rows, records, out, new = self._data(live)
+            rows, chans, records, out, new = self._data(live)
             streaming = run.steady_records_per_s if not live and run.source_records else None
             summ = M.summarize(rows, self.layout, status=run.status, elapsed=run.elapsed,
                                records=records, out=out, live=live, streaming_per_s=streaming)
             self.summary.value = H.summary_html(self.name, run.engine, summ, self._link())
             if new or self._dirty:
                 self._dirty = False
-                self._draw(rows, live, out)
+                self._draw(rows, chans, live, out)
             self.updates += 1
 
-    def _draw(self, rows: M.Rows, live: bool, out: int) -> None:
+    def _draw(self, rows: M.Rows, chans: list[tuple], live: bool, out: int) -> None:
         end = math.ceil(float(rows.time.max()) / 0.5) * 0.5 if len(rows) else 0.0
         until = M.horizon(rows, live)
         t1 = max(min(end, until), 1.0)
@@ -216,7 +222,8 @@ class Dashboard(LiveBoard):
         with fig.batch_update():
             self._fill(fig, series, self._keys)
             fig.layout.xaxis.range = fig.layout.xaxis2.range = [t0, t1]
-        self.placement.value = H.placement_html(self.layout, M.queues(rows, self.layout),
+        self.placement.value = H.placement_html(self.layout,
+                                                M.queues(rows, chans, self.layout),
                                                 self._sink(), out)
         self.events.value = H.events_html(self.log.latest(), self._error())
 

@@ -99,12 +99,34 @@ def server(worker: Any) -> StoreServer:
 
 
 class StorePlugin(WorkerPlugin):
-    """Adds the store's handlers to every worker, including ones that join later."""
+    """Adds the store's handlers to every worker, including ones that join later, and
+    keeps a function's own error (raised in its body, reported to the caller as a
+    FunctionError naming it) out of the worker's log."""
 
     name = PLUGIN
 
     def setup(self, worker: Any) -> None:
         server(worker)
+        import logging
+
+        log = logging.getLogger("distributed.worker")
+        if not any(isinstance(f, ExpectedErrors) for f in log.filters):
+            log.addFilter(ExpectedErrors())
+
+
+class ExpectedErrors:
+    """Drops Dask's "Compute Failed" record of a function call whose body raised (or whose
+    store key was missing): the caller gets that error, named; it is not a worker's
+    failure. Other task failures are logged as before."""
+
+    PREFIXES = ("wb-fn-", "wb-map-")
+    ERRORS = ("FunctionError", "StoreKeyError", "StoreError")
+
+    def filter(self, record: Any) -> bool:
+        if not str(record.msg).startswith("Compute Failed") or not record.args:
+            return True
+        key, exc = str(record.args[0]), str(record.args[3]) if len(record.args) > 3 else ""
+        return not (key.startswith(self.PREFIXES) and exc.startswith(self.ERRORS))
 
 
 _INSTALLED: set[int] = set()

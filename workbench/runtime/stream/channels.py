@@ -58,13 +58,14 @@ class LocalSender(_Sender):
         self.acked += 1
         self.sem.release()
 
-    def send(self, seq: int, batch: np.ndarray | None) -> None:
+    def send(self, seq: int, batch: np.ndarray | None,
+             positions: np.ndarray | None = None) -> None:
         while not self.sem.acquire(timeout=0.05):
             if self.abort.is_set():
                 raise Aborted()
         self.sent += 1
         self.records += 0 if batch is None else len(batch)
-        self.inbox.put(self.sender, seq, batch)
+        self.inbox.put(self.sender, seq, batch, positions)
 
     def end(self) -> None:
         self.inbox.put(self.sender, END, None)
@@ -102,11 +103,12 @@ class RemoteSender(_Sender):
                 raise Aborted()
         self.sent += 1
 
-    def send(self, seq: int, batch: np.ndarray | None) -> None:
+    def send(self, seq: int, batch: np.ndarray | None,
+             positions: np.ndarray | None = None) -> None:
         self._take_credit()
         self.records += 0 if batch is None else len(batch)
         try:
-            send_frame(self.sock, seq, batch)
+            send_frame(self.sock, seq, batch, positions)
         except OSError as exc:
             self.abort.set()
             raise Aborted() from exc
@@ -143,6 +145,7 @@ class DataPlane:
         self.runs: dict[str, Any] = {}
         self.tokens: dict[str, str] = {}
         self.conns: dict[str, list[socket.socket]] = {}
+        self.senders: dict[str, list[tuple]] = {}       # run -> (key, sender index, sender)
         self.lock = threading.Lock()
         host = worker.address.split("://")[-1].rsplit(":", 1)[0].strip("[]")
         self.listener = socket.create_server((host, 0))
@@ -166,6 +169,7 @@ class DataPlane:
     def close_run(self, run_id: str) -> None:
         with self.lock:
             conns = self.conns.pop(run_id, [])
+            self.senders.pop(run_id, None)
             self.tokens.pop(run_id, None)
         for c in conns:
             try:
@@ -177,8 +181,23 @@ class DataPlane:
     def sender(self, worker_address: str, data_address: tuple, key: tuple, sender: int,
                credits: int, abort: threading.Event, token: str) -> LocalSender | RemoteSender:
         if worker_address == self.address:
-            return LocalSender(self.inbox(key), sender, credits, abort)
-        return RemoteSender(tuple(data_address), key, sender, credits, abort, token)
+            out: Any = LocalSender(self.inbox(key), sender, credits, abort)
+        else:
+            out = RemoteSender(tuple(data_address), key, sender, credits, abort, token)
+        with self.lock:
+            self.senders.setdefault(key[0], []).append((key, sender, out))
+        return out
+
+    def describe(self, run_id: str) -> dict[str, Any]:
+        """This worker's inboxes and senders of a run: what each waits for (``run.where()``,
+        for a run that does not end)."""
+        with self.lock:
+            boxes = {k: b for k, b in self.inboxes.items() if k[0] == run_id}
+            senders = list(self.senders.get(run_id, []))
+        return {"inboxes": {f"unit {k[1]} #{k[2]}": b.describe() for k, b in boxes.items()},
+                "senders": {f"#{i} -> unit {k[1]} #{k[2]}": {"sent": s.sent, "acked": s.acked,
+                                                             "credits": s.credits}
+                            for k, i, s in senders}}
 
     def _accept(self) -> None:
         while True:

@@ -21,9 +21,7 @@ from ...compile import CompiledSegment, default_store
 from ...errors import GraphError, OperatorError, RunError, WorkbenchError
 from ...model.fusion import segments
 from ...placement import Plan, place
-from .. import metrics as _metrics
-from ..metrics import Recorder
-from ..nodes import build_chain
+from ..preflight import compile_here, dry_run, has_batch, jit_prefix
 from ..run import Run
 from . import worker as W
 from .instance import InstanceSpec, instance_main
@@ -59,6 +57,7 @@ class DaskRun(Run):
         self.epoch, self.epochs_done = epoch, 0
         self._epoch_seen: dict[int, set[str]] = {}
         self._rows: list[tuple] = []
+        self._chans: list[tuple] = []
         self._results: list[dict] = []
         self._output: np.ndarray | None = None
         self.futures: list = []
@@ -71,27 +70,21 @@ class DaskRun(Run):
 
     # --- compile once, on the client -----------------------------------------------------
     def _preflight(self) -> dict:
+        t0 = time.perf_counter()
         compiled = {s.name: CompiledSegment(s) for u in self.plan.units
                     for s in segments(u.nodes)}
-        prefix = []
-        for node in (n for u in self.plan.units for n in u.nodes):
-            if not all(compiled[s.name].jit for s in segments((node,))):
-                break
-            prefix.append(node)
+        nodes = tuple(n for u in self.plan.units for n in u.nodes)
         src = self.pipeline.source
         arts = {name: cs.art for name, cs in compiled.items() if cs.art is not None}
-        if prefix and (src.num_batches is None or src.num_batches > 0):
-            if self.compiler.local:
-                chain = build_chain(tuple(prefix), Recorder("preflight"), compiled)
-                chain.push(src.batch(0), 0)  # numba compiles with the real types, or explains
-            else:                            # the same dry run where the driver compiles
-                from ..preflight import dry_run
-
-                self.compiler.call(dry_run, tuple(prefix), arts, src.batch(0),
-                                   names=[n for a in arts.values() for n in a.names])
-        self.event("compiled", f"{len(compiled)} segment(s) compiled "
-                   f"{'on the client' if self.compiler.local else 'by ' + self.compiler.name}"
-                   "; workers load the artifacts")
+        if self.compiler.local:
+            compile_here(nodes, compiled, src)
+        elif jit_prefix(nodes, compiled) and has_batch(src):   # where the driver compiles
+            self.compiler.call(dry_run, jit_prefix(nodes, compiled), arts, src.batch(0),
+                               names=[n for a in arts.values() for n in a.names])
+        self.compile_s = time.perf_counter() - t0
+        where = "on the client" if self.compiler.local else f"by {self.compiler.name}"
+        self.event("compiled", f"{len(compiled)} segment(s) compiled {where} in "
+                   f"{self.compile_s:.2f} s; workers load the artifacts")
         ship = getattr(self.session.cluster, "ship_artifacts", None)
         if ship is not None and arts:        # workers that do not share this store's disk
             ship(default_store(), [n for a in arts.values() for n in a.names])
@@ -125,6 +118,7 @@ class DaskRun(Run):
                     instance_main, spec, source if k == 0 else None,
                     key=f"{self.run_id}-u{k}-{i}", workers=[addr],
                     allow_other_workers=False, pure=False))
+        self._rows.extend(self._zero_rows())
         self.status = "running"
         self.event("started", f"dask engine: {len(self.futures)} instance(s) on "
                    f"{len(self.workers)} worker(s)\n{self.plan.describe()}")
@@ -184,12 +178,27 @@ class DaskRun(Run):
         except Exception as exc:  # noqa: BLE001 - report whatever broke the watcher
             self._fail(exc)
 
+    def _zero_rows(self) -> list[tuple]:
+        """A first sample at time 0, for every operator, instance, the source and the sink,
+        so the metrics are never empty (workers' first samples arrive later)."""
+        units = self.plan.units
+        rows = [(0.0, "source", "source", i, w, 0, 0, 0.0, 0, float("nan"), 0)
+                for i, w in enumerate(units[0].workers)]
+        for u in units:
+            for i, w in enumerate(u.workers):
+                rows += [(0.0, st.name, seg.name, i, w, 0, 0, 0.0, 0, float("nan"), 0)
+                         for seg in segments(u.nodes) for st in seg.stages]
+        rows += [(0.0, "sink", "sink", i, w, 0, 0, 0.0, 0, float("nan"), 0)
+                 for i, w in enumerate(units[-1].workers)]
+        return rows
+
     def _absorb(self, got: dict) -> None:
-        """Metrics rows, and epochs: epoch k is complete when every instance of the last
-        unit has passed it (all of its batches reached the sink)."""
+        """Metrics and channel rows, and epochs: epoch k is complete when every instance
+        of the last unit has passed it (all of its batches reached the sink)."""
         last = self.plan.units[-1]
-        for rows, epochs in got.values():
+        for rows, chans, epochs in got.values():
             self._rows.extend(rows)
+            self._chans.extend(chans)
             for _, inst, k in epochs:
                 self._epoch_seen.setdefault(k, set()).add(inst)
         while len(self._epoch_seen.get(self.epochs_done, ())) >= last.parallelism:
@@ -208,6 +217,10 @@ class DaskRun(Run):
     def _complete(self) -> None:
         self._teardown()
         self.source_records = sum(r.get("source_records", 0) for r in self._results)
+        firsts = [r["t_first"] for r in self._results if r.get("t_first")]
+        if firsts:            # from the first batch any instance took to the last one's end
+            self.t_first = min(firsts)
+            self.t_last = max(r["t_last"] for r in self._results)
         for r in self._results:
             for msg in r.get("leftovers", []):
                 self.event("leftover", msg)
@@ -247,11 +260,10 @@ class DaskRun(Run):
         return self
 
     def _stop_readers(self) -> None:
-        """Readers say where they are; then all read up to the furthest one's position and
-        end, so every batch below it is read. (A reader that raced ahead meanwhile stops at
-        its next batch; the gaps it leaves above are closed when it ends, see
-        ``Inbox.batches``.) Readers are never paused: one blocked on credits must not hold
-        the stop up."""
+        """Stop at a whole prefix of the source: readers claim no new batch from phase 1
+        on and report their highest claim; the stop point is one past the highest, and
+        every reader reads its batches below it, then ends (phase 2). A reader blocked on
+        credits with its claim in hand is not waited for."""
         with self._stop_lock:
             if self._stopping or self._done.is_set():
                 return
@@ -260,11 +272,19 @@ class DaskRun(Run):
         readers = sorted(set(self.plan.units[0].workers))
         try:
             where = client.run(W.reader_positions, self.run_id, workers=readers)
-            stop_at = max((v for v in where.values() if v is not None), default=0)
+            claimed = [v for v in where.values() if v is not None]
+            stop_at = max(claimed) + 1 if claimed else 0
             client.run(W.stop_readers_at, self.run_id, stop_at, workers=readers)
-            self.event("stopping", f"readers stop at batch {stop_at}")
+            self.event("stopping", f"readers stop at batch {stop_at}: batches 0-"
+                       f"{stop_at - 1} are read")
         except Exception as exc:  # noqa: BLE001 - a worker gone: the poller fails the run
             self.event("stopping", f"could not reach the readers: {exc}")
+
+    def where(self) -> dict[str, Any]:
+        """Each worker's view of this run: live instances, what each inbox waits for
+        (next sequence number, pieces pending, senders ended) and each sender's credits in
+        use. For a run that does not end as expected."""
+        return self.session.client.run(W.where, self.run_id, workers=self.workers)
 
     # --- results -------------------------------------------------------------------------
     @property
@@ -281,12 +301,11 @@ class DaskRun(Run):
                  "worker": r["worker"], "status": r["status"]} for r in self._results]
         return pd.DataFrame(rows)
 
-    @property
-    def metrics(self) -> Any:
-        return _metrics.frame(sorted(self._rows, key=lambda r: r[0]))
-
     def metric_rows(self, start: int = 0) -> list[tuple]:
         return self._rows[start:]        # in arrival order (workers' rows, as polled)
+
+    def channel_rows(self, start: int = 0) -> list[tuple]:
+        return self._chans[start:]
 
     @property
     def output(self) -> np.ndarray:
@@ -297,34 +316,29 @@ class DaskRun(Run):
             raise RunError("the run is still going; its output is gathered when it ends.\n"
                            "Fix: run.wait() (or run.stop()) first.")
         if self._output is None:
+            from .inbox import join
+
             last = max(r["unit"] for r in self._results) if self._results else 0
-            parts: dict[int, list[tuple[int, np.ndarray]]] = {}
+            parts: dict[int, list[tuple[int, Any]]] = {}
             for r in self._results:
                 if r["unit"] == last and isinstance(r.get("sink"), dict):
                     for seq, part in r["sink"].items():
                         parts.setdefault(seq, []).append((r["index"], part))
-            arrays = [p for seq in sorted(parts) for _, p in sorted(parts[seq],
-                                                                    key=lambda t: t[0])]
+            arrays = []
+            for seq in sorted(parts):     # instances' parts, back in input order by key
+                pieces = [p if isinstance(p, tuple) else (p, None)
+                          for _, p in sorted(parts[seq], key=lambda t: t[0])]
+                x, _ = join(pieces)
+                if x is not None:
+                    arrays.append(x)
             self._output = np.concatenate(arrays) if arrays else np.empty(0)
         return self._output
 
     @property
-    def stream_seconds(self) -> float:
-        """From the first batch any instance took to the last one's end (no start-up)."""
-        firsts = [r["t_first"] for r in self._results if r.get("t_first")]
-        if not firsts:
-            return 0.0
-        return max(r["t_last"] for r in self._results) - min(firsts)
-
-    @property
-    def steady_records_per_s(self) -> float:
-        """Source records per second while batches flowed (start-up excluded)."""
-        return self.source_records / max(self.stream_seconds, 1e-9)
-
-    @property
     def records_out(self) -> int:
         return sum(r["sink"] if isinstance(r.get("sink"), int) else
-                   sum(len(p) for p in (r.get("sink") or {}).values())
+                   sum(len(p[0] if isinstance(p, tuple) else p)
+                       for p in (r.get("sink") or {}).values())
                    for r in self._results)
 
     def state(self, stage: str) -> Any:
@@ -354,17 +368,11 @@ class DaskRun(Run):
         return merged
 
     def summary(self) -> str:
-        if not self._done.is_set():
-            df = self.metrics
-            self.source_records = int(df[df.stage == "source"].records.sum()) if len(df) else 0
-        text = super().summary()
-        text = text.replace(f", {getattr(self.sink, 'records', 0):,} out",
-                            f", {self.records_out:,} out" if self._done.is_set() else "")
-        if self._done.is_set() and self.stream_seconds:
-            first, _, rest = text.partition("\n")
-            first += f" (streaming: {self.steady_records_per_s / 1e6:,.1f} M records/s)"
-            text = first + ("\n" + rest if rest else "")
-        return text
+        if not self._done.is_set():      # read so far (the metrics: not kept, only shown)
+            got = sum(r[5] for r in self._rows[:] if r[1] == "source")
+            return (f"{self.name or 'run'} [dask] {self.status}: {got:,} records in so far, "
+                    f"{self.elapsed:.2f} s since the start")
+        return super().summary()
 
 
 _FAIL_LOCK = threading.Lock()

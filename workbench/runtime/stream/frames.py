@@ -25,16 +25,19 @@ class Aborted(Exception):
 _LEN = struct.Struct("!Q")
 
 
-def send_frame(sock: socket.socket, head: Any, batch: np.ndarray | None) -> None:
-    """One frame in (usually) one system call: header and payload gathered by sendmsg."""
+def send_frame(sock: socket.socket, head: Any, batch: np.ndarray | None,
+               positions: np.ndarray | None = None) -> None:
+    """One frame in (usually) one system call: header, payload and (for records routed by
+    key) their positions in the batch they came from, gathered by sendmsg."""
+    arrays = []
     if batch is not None:
         batch = np.ascontiguousarray(batch)
-        meta = pickle.dumps((head, batch.dtype, batch.shape), protocol=5)
-    else:
-        meta = pickle.dumps((head, None, None), protocol=5)
+        arrays.append(batch)
+        if positions is not None:
+            arrays.append(np.ascontiguousarray(positions))
+    meta = pickle.dumps((head, [(a.dtype, a.shape) for a in arrays]), protocol=5)
     parts = [memoryview(_LEN.pack(len(meta)) + meta)]
-    if batch is not None and batch.nbytes:
-        parts.append(memoryview(batch.reshape(-1).view(np.uint8)))
+    parts += [memoryview(a.reshape(-1).view(np.uint8)) for a in arrays if a.nbytes]
     while parts:
         sent = sock.sendmsg(parts)
         while parts and sent >= len(parts[0]):
@@ -54,17 +57,22 @@ def recv_exact(sock: socket.socket, buf: memoryview) -> bool:
     return True
 
 
-def recv_frame(sock: socket.socket) -> tuple[Any, np.ndarray | None] | None:
+def recv_frame(sock: socket.socket
+               ) -> tuple[Any, np.ndarray | None, np.ndarray | None] | None:
+    """``(head, batch, positions)`` (``None`` for what the frame does not carry), or
+    ``None`` when the connection closed."""
     head = bytearray(_LEN.size)
     if not recv_exact(sock, memoryview(head)):
         return None
     meta = bytearray(_LEN.unpack(head)[0])
     if not recv_exact(sock, memoryview(meta)):
         return None
-    tag, dtype, shape = pickle.loads(meta)
-    if dtype is None:
-        return tag, None
-    arr = np.empty(shape, dtype)
-    if arr.nbytes and not recv_exact(sock, memoryview(arr.reshape(-1).view(np.uint8))):
-        return None
-    return tag, arr
+    tag, specs = pickle.loads(meta)
+    arrays = []
+    for dtype, shape in specs:
+        arr = np.empty(shape, dtype)
+        if arr.nbytes and not recv_exact(sock, memoryview(arr.reshape(-1).view(np.uint8))):
+            return None
+        arrays.append(arr)
+    arrays += [None] * (2 - len(arrays))
+    return tag, arrays[0], arrays[1]

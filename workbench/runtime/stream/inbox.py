@@ -32,6 +32,15 @@ class Inbox:
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         self.held = 0
         self.ack_every = 1
+        self.assembly: Assembly | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """Where the consumer is (for a run that does not end: ``run.where()``)."""
+        a = self.assembly
+        if a is None:
+            return {"queued": self.q.qsize()}
+        return {"next": a.nxt, "top": a.top, "ended": sorted(a.ended),
+                "pending": sorted(a.pending)[:8], "queued": self.q.qsize()}
 
     def configure(self, credits: int) -> None:
         """Remote senders get their credits back in groups of half the limit: one small
@@ -40,8 +49,8 @@ class Inbox:
         self.ack_every = max(1, credits // 2)
 
     # --- producers (any thread) ----------------------------------------------------------
-    def put(self, sender: int, seq: Any, batch: Any) -> None:
-        self.q.put((sender, seq, batch))
+    def put(self, sender: int, seq: Any, batch: Any, positions: Any = None) -> None:
+        self.q.put((sender, seq, (batch, positions)))
         self._wake()
 
     def attach(self, sender: int, ack: Callable[[], None]) -> None:
@@ -88,32 +97,33 @@ class Inbox:
                     self._sel.unregister(key.fileobj)
                     key.fileobj.close()     # the sender waits for this before it closes
                     return key.data, (END if frame else LOST), None
-                return key.data, frame[0], frame[1]
+                return key.data, frame[0], (frame[1], frame[2])
             if abort.is_set():
                 raise Aborted()
 
     def batches(self, senders: int, parts: int, ordered: bool, abort: threading.Event,
-                spread: bool = False, start: int = 0, stride: int = 1
-                ) -> Iterator[tuple[int, np.ndarray | None]]:
-        """Assembled batches: the pieces of each sequence number joined in sender order; in
-        sequence order when ``ordered``. Credits return after the consumer is done with a
-        batch (when it asks for the next one).
+                spread: bool = False, start: int = 0, stride: int = 1, keyed: bool = False
+                ) -> Iterator[tuple[int, np.ndarray | None, np.ndarray | None]]:
+        """Assembled batches ``(seq, records, positions)``: the pieces of each sequence
+        number joined (see :func:`join`); in sequence order when ``ordered``. Credits
+        return after the consumer is done with a batch (when it asks for the next one).
 
         ``spread``: sender ``k`` of ``senders`` sends exactly the sequence numbers ``s``
         with ``s % senders == k`` (one piece each); otherwise every sender sends a piece of
         every sequence number (``parts == senders``). A sequence number is *closed* when
         each sender responsible for it has delivered its piece or ended. A run that stops
         leaves gaps (a reader that was ahead has read batches the others never will): a
-        closed sequence number that no piece arrived for is yielded as ``(seq, None)``, a
-        batch of no records, so that it travels on and closes the gap for every stage
+        closed sequence number that no piece arrived for is yielded as ``(seq, None,
+        None)``, a batch of no records, so that it travels on and closes the gap for every stage
         downstream too; an ordered consumer waiting (and holding its senders' credits) for
         a batch that never comes would otherwise stop the run for ever.
 
         ``start``, ``stride``: the sequence numbers this consumer receives at all (an
         instance ``j`` of a unit that ``p`` instances share round robin gets ``j, j + p,
-        ...``); only these can be gaps.
+        ...``); only these can be gaps. ``keyed``: this consumer gets records routed by key
+        (some of each batch): their positions stay with them.
         """
-        asm = Assembly(senders, spread, start, stride)
+        asm = self.assembly = Assembly(senders, spread, start, stride)
         while True:
             sender, seq, batch = self._next(abort)
             if seq is LOST:
@@ -127,9 +137,9 @@ class Inbox:
             for s in ready:
                 got = asm.take(s)
                 if got is None:
-                    yield s, None        # a gap left by a stop: no records
+                    yield s, None, None  # a gap left by a stop: no records
                     continue
-                yield s, _join([got[k] for k in sorted(got)])
+                yield (s, *join([got[k] for k in sorted(got)], keep=keyed))
                 for k in got:
                     ack = self.acks.get(k)
                     if ack is not None:
@@ -196,13 +206,37 @@ class Assembly:
         return len(self.ended) == self.senders and not self.pending
 
 
-def _join(parts: list[Any]) -> np.ndarray | None:
-    parts = [p for p in parts if p is not None and len(p)]
-    if not parts:
-        return None
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts)
+def join(pieces: list[tuple[Any, Any]], keep: bool = False
+         ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """One batch from its pieces ``(records, positions)``, given in sender order.
+
+    Pieces without positions are concatenated in sender order. Records routed by key carry
+    their positions in the batch they were routed from: joined, they go back into that
+    order (a keyed unit's instances each hold some of a batch's records, and its consumer
+    sees the batch in input order). ``keep``: the consumer holds only some of each batch
+    (it is itself routed by key), so the positions stay with the records; otherwise they
+    are done with.
+
+    >>> a = (np.array([10., 30.]), np.array([0, 2]))
+    >>> b = (np.array([20., 40.]), np.array([1, 3]))
+    >>> join([a, b])
+    (array([10., 20., 30., 40.]), None)
+    >>> join([a], keep=True)[1]
+    array([0, 2])
+    """
+    pieces = [(x, p) for x, p in pieces if x is not None and len(x)]
+    if not pieces:
+        return None, None
+    if len(pieces) == 1:
+        x, pos = pieces[0]
+    else:
+        x = np.concatenate([x for x, _ in pieces])
+        pos = None
+        if pieces[0][1] is not None:
+            pos = np.concatenate([p for _, p in pieces])
+            order = np.argsort(pos, kind="stable")
+            x, pos = x[order], pos[order]
+    return x, (pos if keep else None)
 
 
 class _Acks:

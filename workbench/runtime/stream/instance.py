@@ -23,7 +23,7 @@ from ...compile.segment import Artifacts, keys_of
 from ...errors import OperatorError, portable
 from ...model.fusion import segments
 from ...placement import Unit
-from ..metrics import edge_name, inbox_name
+from ..metrics import edge_name
 from ..nodes import build_chain
 from .channels import Aborted, dataplane
 from .worker import run_state
@@ -91,22 +91,25 @@ class Instance:
         store = ArtifactStore(spec.store_root)
         compiled = {s.name: CompiledSegment(s, store, artifacts=spec.artifacts.get(s.name))
                     for s in segments(spec.unit.nodes)}
-        self.chain = build_chain(spec.unit.nodes, rs.recorder, compiled)
+        self.chain = build_chain(spec.unit.nodes, rs.recorder, compiled, spec.unit.name,
+                                 spec.index)
         inbox = None if spec.upstream is None else self.plane.inbox(self.key)
         if inbox is not None:
             inbox.configure(spec.credits)
-        waiting = rs.recorder.counter(inbox_name(spec.unit.name))
-        reading = rs.recorder.counter("source") if spec.upstream is None else None
-        for seq, batch in _inputs(spec, source, rs, inbox):
+        waiting = rs.recorder.inbox(spec.unit.name, spec.index)
+        reading = rs.recorder.point("source", spec.index) if spec.upstream is None else None
+        for seq, batch, positions in _inputs(spec, source, rs, inbox):
             if self.t_first is None:
                 self.t_first = time.time()
             if batch is not None and reading is not None:
                 self.source_records += len(batch)
                 reading.records += len(batch)
+                reading.records_out += len(batch)
                 reading.batches += 1
-            self.out.emit(seq, None if batch is None else self._push(seq, batch))
+            y = None if batch is None else self._push(seq, batch)
+            self.out.emit(seq, y, positions)
             if inbox is not None:
-                waiting.depth(inbox.waiting())
+                waiting.queue = inbox.waiting()
             self._mark_epoch(seq)
         self.out.end()
         return self.report("stopped" if rs.stop_at is not None else "finished")
@@ -147,29 +150,44 @@ class Instance:
 
 
 def _inputs(spec: InstanceSpec, source: Any, rs: Any, inbox: Any
-            ) -> Iterator[tuple[int, np.ndarray | None]]:
+            ) -> Iterator[tuple[int, np.ndarray | None, np.ndarray | None]]:
+    """``(seq, records, positions)``: from the inbox, or read from the source."""
     if spec.upstream is not None:
         up = spec.upstream
         parts = up.parallelism if up.coverage == "all" else 1
         mine = spec.unit.parallelism if spec.unit.routing == "spread" else 1
         yield from inbox.batches(up.parallelism, parts, spec.unit.ordered, rs.abort,
                                  spread=up.coverage == "spread",
-                                 start=spec.index if mine > 1 else 0, stride=mine)
+                                 start=spec.index if mine > 1 else 0, stride=mine,
+                                 keyed=spec.unit.routing == "keyed")
         return
     step = spec.unit.parallelism if spec.unit.routing == "spread" else 1
     seq = spec.index if step > 1 else 0
     limit = spec.batches if source.num_batches is None else (
         source.num_batches if spec.batches is None else min(spec.batches, source.num_batches))
-    name = spec.name
     while limit is None or seq < limit:
-        rs.readers[name] = seq
+        if not _claim(rs, spec.name, seq):
+            return
+        yield seq, source.batch(seq), None
+        seq += step
+
+
+def _claim(rs: Any, name: str, seq: int, patience: float = 60.0) -> bool:
+    """Claim ``seq`` for reading (see ``RunState``): ``False`` when the run stops below it.
+    While a stop is being decided, wait for its point (a client gone for ``patience``
+    seconds ends the run)."""
+    deadline = time.monotonic() + patience
+    with rs.claims:
+        while rs.stop_requested and rs.stop_at is None:
+            if rs.abort.is_set() or time.monotonic() > deadline:
+                raise Aborted()
+            rs.claims.wait(0.05)
         if rs.abort.is_set():
             raise Aborted()
         if rs.stop_at is not None and seq >= rs.stop_at:
-            return
-        yield seq, source.batch(seq)
-        seq += step
-    rs.readers[name] = seq
+            return False
+        rs.readers[name] = seq
+        return True
 
 
 class _Output:
@@ -178,7 +196,7 @@ class _Output:
     def __init__(self, spec: InstanceSpec, plane: Any, rs: Any) -> None:
         self.spec = spec
         self.rs = rs
-        self.parts: dict[int, np.ndarray] = {}
+        self.parts: dict[int, Any] = {}    # seq -> records, or (records, positions)
         self.records = 0
         self.senders: list = []
         self.callback = spec.sink if callable(spec.sink) else None
@@ -188,32 +206,38 @@ class _Output:
                 self.senders.append(plane.sender(
                     addr, spec.data_addresses.get(addr), (spec.run_id, down.index, j),
                     spec.index, spec.credits, rs.abort, spec.token))
-            self.edge = rs.recorder.counter(edge_name(spec.unit.name, down.name))
+            self.edge = rs.recorder.channel(edge_name(spec.unit.name, down.name), spec.index)
             if down.routing == "keyed":
                 self.starts = np.array([down.group_range(j)[0]
                                         for j in range(down.parallelism)], np.int64)
         else:
-            self.sink_counter = rs.recorder.counter("sink")
+            self.sink_counter = rs.recorder.point("sink", spec.index)
 
-    def emit(self, seq: int, y: np.ndarray | None) -> None:
+    def emit(self, seq: int, y: np.ndarray | None, positions: np.ndarray | None) -> None:
+        """Pass on a batch; ``positions``: where its records stand in the batch they were
+        routed by key from (records of a keyed unit's instance), else ``None``."""
         down = self.spec.downstream
         if down is None:
-            return self._sink(seq, y)
+            return self._sink(seq, y, positions)
         if down.routing == "direct":
-            self._send(0, seq, y)
+            self._send(0, seq, y, positions)
         elif down.routing == "spread":
-            self._send(seq % down.parallelism, seq, y)
+            self._send(seq % down.parallelism, seq, y, positions)
         else:
-            self._route_keyed(seq, y)
+            self._route_keyed(seq, y, positions)
 
-    def _send(self, j: int, seq: int, y: np.ndarray | None) -> None:
+    def _send(self, j: int, seq: int, y: np.ndarray | None,
+              positions: np.ndarray | None = None) -> None:
         s = self.senders[j]
-        s.send(seq, y)
+        s.send(seq, y, positions)
         self.edge.records += 0 if y is None else len(y)
         self.edge.batches += 1
         self.edge.depth(s.in_flight)
 
-    def _route_keyed(self, seq: int, y: np.ndarray | None) -> None:
+    def _route_keyed(self, seq: int, y: np.ndarray | None,
+                     positions: np.ndarray | None) -> None:
+        """Each instance gets the records of its key groups, with their positions, so the
+        batch can be put back in input order where the instances' parts are joined."""
         down = self.spec.downstream
         if y is None:
             for j in range(down.parallelism):
@@ -222,10 +246,13 @@ class _Output:
         op = self.spec.route_op
         keys = keys_of(op, y, down.key_stage, seq)
         inst = np.searchsorted(self.starts, key_groups(keys, op.key_groups), side="right") - 1
+        if positions is None:
+            positions = np.arange(len(y), dtype=np.int64)
         for j in range(down.parallelism):
-            self._send(j, seq, y[inst == j])
+            mine = inst == j
+            self._send(j, seq, y[mine], positions[mine])
 
-    def _sink(self, seq: int, y: np.ndarray | None) -> None:
+    def _sink(self, seq: int, y: np.ndarray | None, positions: np.ndarray | None) -> None:
         c = self.sink_counter
         c.batches += 1
         if y is None:
@@ -236,7 +263,7 @@ class _Output:
         if self.callback is not None:
             self.callback(seq, y)
         elif self.spec.sink == "collect":
-            self.parts[seq] = y
+            self.parts[seq] = y if positions is None else (y, positions)
 
     def sink_value(self) -> Any:
         if self.spec.downstream is not None:

@@ -17,15 +17,19 @@ class RunState:
     def __init__(self, run_id: str, worker: str, t0: float, interval: float) -> None:
         self.run_id = run_id
         self.abort = threading.Event()
-        # stopping: readers report where they are, then all read up to one common
-        # sequence number (the furthest reader's), so the output is a whole prefix
+        # stopping (see reader_positions): readers claim each sequence number under the
+        # lock before they read it; once a stop is requested they claim nothing more until
+        # the stop point is known, then read everything below it, so that the output of a
+        # stopped run is the output of a whole prefix of its source
+        self.stop_requested = False
         self.stop_at: int | None = None
-        self.readers: dict[str, int] = {}        # reader instance -> next sequence number
+        self.readers: dict[str, int] = {}        # reader instance -> its last claim
         self.recorder = Recorder(worker, interval, t0=t0)
         self.instances: set[str] = set()
         self.epochs: list[tuple[float, str, int]] = []   # (time, instance, epoch completed)
         self.started = False
         self.lock = threading.Lock()
+        self.claims = threading.Condition(self.lock)
 
     def enter(self, name: str) -> None:
         with self.lock:
@@ -78,20 +82,26 @@ def prepare(run_id: str, t0: float, interval: float, token: str, dask_worker: An
 
 
 def reader_positions(run_id: str, dask_worker: Any) -> int | None:
-    """Stop, phase 1: the highest sequence number any of this worker's source readers
-    will read next (None: no reader here). Readers keep going meanwhile."""
+    """Stop, phase 1: from now on this worker's source readers claim no new sequence
+    number until the stop point arrives; returns the highest one they claimed (None: no
+    reader here, or none claimed yet). A reader busy with its claim (blocked on credits,
+    say) goes on with it: nothing waits for it here."""
     rs = dataplane(dask_worker).runs.get(run_id)
     if rs is None:
         return None
     with rs.lock:
+        rs.stop_requested = True
         return max(rs.readers.values(), default=None)
 
 
 def stop_readers_at(run_id: str, stop_at: int, dask_worker: Any) -> bool:
-    """Stop, phase 2: readers read every sequence number below ``stop_at``, then end."""
+    """Stop, phase 2: readers read every sequence number below ``stop_at`` (one past the
+    highest claim of phase 1), then end."""
     rs = dataplane(dask_worker).runs.get(run_id)
     if rs is not None:
-        rs.stop_at = stop_at
+        with rs.claims:
+            rs.stop_at = stop_at
+            rs.claims.notify_all()
     return rs is not None
 
 
@@ -105,17 +115,17 @@ def abort(run_id: str, dask_worker: Any) -> bool:
     return rs is not None
 
 
-def take_rows(run_id: str, dask_worker: Any) -> tuple[list[tuple], list[tuple]]:
-    """Metrics rows and epoch completions since the last call."""
+def take_rows(run_id: str, dask_worker: Any) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """Metric rows, channel rows and epoch completions since the last call."""
     rs = dataplane(dask_worker).runs.get(run_id)
     if rs is None:
-        return [], []
+        return [], [], []
     with rs.lock:
         epochs, rs.epochs = rs.epochs, []
-    return rs.recorder.take_rows(), epochs
+    return (*rs.recorder.take_rows(), epochs)
 
 
-def finish(run_id: str, dask_worker: Any) -> tuple[list[tuple], list[tuple]]:
+def finish(run_id: str, dask_worker: Any) -> tuple[list[tuple], list[tuple], list[tuple]]:
     """Last metrics of a run, then forget it (and any inbox it left)."""
     plane = dataplane(dask_worker)
     with plane.lock:
@@ -124,11 +134,23 @@ def finish(run_id: str, dask_worker: Any) -> tuple[list[tuple], list[tuple]]:
             del plane.inboxes[key]
     plane.close_run(run_id)
     if rs is None:
-        return [], []
+        return [], [], []
     rs.abort.set()      # anything still looping leaves now
     if rs.started:
         rs.recorder.stop()
-    return rs.recorder.take_rows(), rs.epochs
+    return (*rs.recorder.take_rows(), rs.epochs)
+
+
+def where(run_id: str, dask_worker: Any) -> dict[str, Any]:
+    """A run's instances, inboxes and senders on this worker, and what each waits for."""
+    plane = dataplane(dask_worker)
+    rs = plane.runs.get(run_id)
+    out = plane.describe(run_id)
+    if rs is not None:
+        with rs.lock:
+            out.update(instances=sorted(rs.instances), readers=dict(rs.readers),
+                       stop_at=rs.stop_at, stop_requested=rs.stop_requested)
+    return out
 
 
 def active(dask_worker: Any) -> dict[str, list[str]]:
