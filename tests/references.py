@@ -27,6 +27,14 @@ def firings(x: np.ndarray, consumes: int) -> np.ndarray:
     return x[: len(x) // consumes * consumes]
 
 
+def windows(x: np.ndarray, consumes: int, peek: int) -> np.ndarray:
+    """StreamIt's peeking firings over the whole stream: row ``i`` is the window firing
+    ``i`` reads, records ``[i * consumes, i * consumes + peek)``; no firing below ``peek``."""
+    if len(x) < peek:
+        return np.empty((0, peek))
+    return np.lib.stride_tricks.sliding_window_view(x, peek)[::consumes]
+
+
 def ewma(x: np.ndarray, alpha: float = 0.1) -> np.ndarray:
     out, s = np.empty(len(x)), 0.0
     for i, v in enumerate(x.tolist()):
@@ -73,6 +81,8 @@ OPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "twice": twice,
     "pair_max": lambda x: firings(x, 2).reshape(-1, 2).max(axis=1),
     "ewma": ewma,
+    "fir5": lambda x: windows(x, 1, 5) @ np.array([0.5, 0.25, 0.125, 0.0625, 0.0625]),
+    "peek_max": lambda x: windows(x, 2, 5).max(axis=1),
     "keyed_count": lambda x: keyed(x, (np.abs(x) * 997).astype(np.int64), 8,
                                    _count_then_add, 1),
     "per_key": lambda x: keyed(x, (x * 1000).astype(np.int64) % 13, 16, _running_mean, 2),

@@ -330,3 +330,23 @@ def test_stream_cell_in_process_takes_values_and_dicts():
     assert prog.source is None and prog.stage_names == ("scale", "mean4")
     with pytest.raises(wb.CellError, match="positive integer"):
         stream_cell.parse_hints(["scale=0"], "parallelism")
+
+
+def test_help_shows_cell_magic_usage(ip):
+    from workbench.notebook import magics
+
+    for name in ("stream", "function"):
+        doc = getattr(magics, name).__doc__                 # what %%stream? shows
+        assert doc.startswith(f"::\n\n  %%{name} "), doc
+        usage = getattr(magics, name).parser.format_usage()  # what a bad line shows
+        assert f"  %%{name} " in usage and f"%%%{name}" not in usage, usage
+
+
+def test_load_ext_binds_wb_in_a_fresh_namespace():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.user_ns.pop("wb", None)
+    shell.run_line_magic("load_ext", "workbench")
+    shell.run_line_magic("reload_ext", "workbench")
+    assert shell.user_ns["wb"] is wb

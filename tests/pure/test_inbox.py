@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.runtime.stream.frames import END
+from workbench.runtime.stream.frames import END, Piece
 from workbench.runtime.stream.inbox import Inbox, join
 
 
@@ -20,7 +20,7 @@ def feed(pieces: list[tuple[int, object]]) -> Inbox:
     number s from sender k holds the one record 10 s + k."""
     box = Inbox()
     for sender, seq in pieces:
-        box.put(sender, seq, None if seq is END else np.array([10.0 * seq + sender]))
+        box.put(sender, seq, Piece(None if seq is END else np.array([10.0 * seq + sender])))
     return box
 
 
@@ -28,7 +28,7 @@ def drain(box: Inbox, senders: int, ordered: bool, spread: bool, start: int = 0,
           stride: int = 1) -> list[tuple[int, list[float] | None]]:
     got = box.batches(senders, 1 if spread else senders, ordered, threading.Event(),
                       spread=spread, start=start, stride=stride)
-    out = [(s, None if b is None else b.tolist()) for s, b, _ in got]
+    out = [(s, None if p.records is None else p.records.tolist()) for s, p in got]
     box.close()
     return out
 
@@ -70,11 +70,11 @@ def test_an_instance_sharing_its_unit_round_robin_sees_gaps_only_in_its_own_shar
 
 def test_keyed_pieces_go_back_to_input_order():
     box = Inbox()
-    box.put(1, 0, np.array([20.0, 40.0]), np.array([1, 3]))     # instance 1's keys
-    box.put(0, 0, np.array([10.0, 30.0]), np.array([0, 2]))     # instance 0's keys
-    box.put(0, END, None)
-    box.put(1, END, None)
-    (seq, records, positions), = box.batches(2, 2, True, threading.Event())
+    box.put(1, 0, Piece(np.array([20.0, 40.0]), np.array([1, 3])))     # instance 1's keys
+    box.put(0, 0, Piece(np.array([10.0, 30.0]), np.array([0, 2])))     # instance 0's keys
+    box.put(0, END, Piece(None))
+    box.put(1, END, Piece(None))
+    (seq, (records, positions, _)), = box.batches(2, 2, True, threading.Event())
     assert records.tolist() == [10.0, 20.0, 30.0, 40.0] and positions is None
     box.close()
 
@@ -115,11 +115,11 @@ def test_join_restores_the_order_of_records_routed_by_key(n, instances, seed):
     rng = np.random.default_rng(seed)
     records = rng.random(n)
     owner = rng.integers(0, instances, n)         # which instance each record's key is on
-    pieces = [(records[owner == j], np.flatnonzero(owner == j)) for j in range(instances)]
-    joined, positions = join(pieces)
+    pieces = [Piece(records[owner == j], np.flatnonzero(owner == j)) for j in range(instances)]
+    joined, positions, _ = join(pieces)
     np.testing.assert_array_equal(joined, records)
     assert positions is None                      # the whole batch: nothing left to sort
-    sub, pos = join(pieces[:1], keep=True)        # one instance's share keeps its places
+    sub, pos, _ = join(pieces[:1], keep=True)        # one instance's share keeps its places
     if sub is None:
         assert not (owner == 0).any()
     else:

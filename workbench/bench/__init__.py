@@ -16,6 +16,7 @@ BENCHMARKS = {
     "containers": "workbench.bench.containers",  # compile in the image vs host; sizes
     "placement": "workbench.bench.placement",  # functions: all-compute/all-storage/auto
     "calls": "workbench.bench.calls",       # functions: single calls vs map vs submit loop
+    "fusion": "workbench.bench.fusion",     # loop fusion vs a hand-written single loop
 }
 
 

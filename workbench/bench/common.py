@@ -34,7 +34,10 @@ def verdict(label: str, ok: bool, quick: bool) -> str:
 
 
 def median(xs: Iterable[float]) -> float:
-    return statistics.median(list(xs))
+    """The median of the values that are numbers (a ``nan`` marks a measurement noise
+    swamped); ``nan`` when there are none."""
+    vals = [x for x in xs if x == x]
+    return statistics.median(vals) if vals else float("nan")
 
 
 def write_csv(out_dir: str | os.PathLike, name: str, rows: list[dict[str, Any]]) -> Path:

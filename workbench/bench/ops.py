@@ -24,7 +24,8 @@ from ..examples.quickstart import mean4, running_sum, scale
 from ..model.graph import operator
 from ..model.sources import array
 
-__all__ = ["PROGRAMS", "fir", "fir_program", "mean4", "running_sum", "scale", "trio"]
+__all__ = ["ELEMENTWISE", "PROGRAMS", "chain", "fir", "fir_program", "mean4", "running_sum",
+           "scale", "smooth", "trio"]
 
 TAPS = np.hanning(32) / np.hanning(32).sum()
 
@@ -63,3 +64,64 @@ def fir_program(data: Any, batch_size: int = 65536) -> Any:
 
 
 PROGRAMS = {"scale+mean4+running_sum": trio, "fir": fir_program}
+
+
+# --- loop fusion (``workbench bench fusion``): element-wise operators and a stateful loop ---
+
+@operator
+def gain(x):
+    return x * 1.5 - 0.25
+
+
+@operator
+def clamp(x):
+    return np.minimum(np.maximum(x, -1.0), 1.0)
+
+
+@operator
+def leaky(x):
+    return np.where(x > 0.0, x, 0.05 * x)
+
+
+@operator
+def poly(x):
+    return x * x + 0.5 * x
+
+
+@operator
+def shift(x):
+    return x + 0.125
+
+
+@operator
+def cap(x):
+    return np.minimum(x, 2.0)
+
+
+@operator
+def soft(x):
+    return x / (1.0 + np.abs(x))
+
+
+@operator
+def knee(x):
+    return np.where(x < 0.3, 0.5 * x, x - 0.15)
+
+
+@operator(state=np.zeros(1))
+def smooth(x, state):
+    out = np.empty_like(x)
+    s = state[0]
+    for i in range(x.size):
+        s = 0.95 * s + 0.05 * x[i]
+        out[i] = s
+    state[0] = s
+    return out
+
+
+ELEMENTWISE = (gain, clamp, leaky, poly, shift, cap, soft, knee)
+
+
+def chain(k: int) -> tuple:
+    """The first ``k`` element-wise operators, then ``smooth``."""
+    return ELEMENTWISE[:k] + (smooth,)

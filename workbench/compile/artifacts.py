@@ -65,6 +65,14 @@ def _njit(func: Any) -> Any:
     return numba.njit(nogil=True, cache=True)(func)
 
 
+def _njit_scalar(func: Any) -> Any:
+    """A function of one record inside a fused loop: numpy's error model (a division by
+    zero gives inf or nan, as on arrays, instead of raising)."""
+    import numba
+
+    return numba.njit(nogil=True, cache=True, error_model="numpy")(func)
+
+
 class ArtifactStore:
     """Content-addressed compiled operators shared by every process that sees ``root``."""
 
@@ -115,6 +123,8 @@ class ArtifactStore:
             mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
             mod.__wb_store__ = self  # type: ignore[attr-defined]
             mod.__wb_jit__ = _njit if jit_enabled() else (lambda f: f)  # type: ignore
+            mod.__wb_scalar__ = _njit_scalar if jit_enabled() else (  # type: ignore
+                lambda f: f)
             mod.__wb_array__ = self._array  # type: ignore[attr-defined]
             sys.modules[name] = mod
             try:

@@ -22,9 +22,11 @@ import numpy as np
 
 from ..errors import CompileError, OperatorError
 from ..model.fusion import Segment
+from ..model.loops import loop_groups
 from . import diagnose
 from .artifacts import ORIGINS, ArtifactStore, default_store, jit_enabled, toolchain
 from .kernels import group_order_np
+from .loops import loop_fusion, loop_module
 from .source import ModuleText, Origin, operator_module
 
 _RATE = "__wb_rate__"
@@ -40,17 +42,27 @@ def _state_args(op: Any, i: int, index: str | None = None) -> str:
 
 
 def _check(i: int, out: str, n_in: str, op: Any, indent: str) -> list[str]:
-    expect = f"{n_in} // {op.consumes} * {op.produces}"
+    if op.history:     # a peeking head gets (n - 1) * consumes + peek records: n firings
+        expect = f"(({n_in} - {op.window}) // {op.consumes} + 1) * {op.produces}"
+    else:
+        expect = f"{n_in} // {op.consumes} * {op.produces}"
     return [f"{indent}if {out}.shape[0] != {expect}:",
             f"{indent}    raise ValueError({_RATE!r}, {i}, {n_in}, {out}.shape[0])"]
 
 
-def segment_text(seg: Segment, entries: list[tuple[str, str]]) -> tuple[ModuleText, dict]:
-    """Module text of a fused segment; also {module line: stage name} of the call lines."""
+def segment_text(seg: Segment, entries: list[tuple[str, str]],
+                 loops: tuple[tuple[int, int, str], ...] = ()) -> tuple[ModuleText, dict]:
+    """Module text of a fused segment; also {module line: stage name} of the call lines.
+
+    ``segment`` calls the operators one after another; with ``loops`` (``(start, end,
+    module)``: operators ``start..end-1`` as one loop), ``fused`` calls those loops in
+    their place (see :mod:`workbench.compile.loops`)."""
     head = [f"# workbench segment '{seg.name}'", f"# toolchain: {toolchain()}",
             "import numpy as np"]
     for i, (mod, func) in enumerate(entries):
         head.append(f"op{i} = __wb_store__.jitted({mod!r}, {func!r})")
+    for k, (_, _, mod) in enumerate(loops):
+        head.append(f"loop{k} = __wb_store__.jitted({mod!r}, '__wb_loop')")
     ops = seg.ops
     body: list[str] = []
     calls: dict[int, str] = {}
@@ -93,8 +105,31 @@ def segment_text(seg: Segment, entries: list[tuple[str, str]]) -> tuple[ModuleTe
             body.append(f"    x{i + 1} = op{i}(x{i}{_state_args(op, i)})")
             body += _check(i, f"x{i + 1}", f"x{i}.shape[0]", op, "    ")
         body.append(f"    return x{len(ops)}")
+        if loops:
+            body += ["", "", *_fused_text(ops, params, loops)]
     text = "\n".join(head) + "\n\n\n" + "\n".join(body) + "\n"
     return ModuleText(text), calls
+
+
+def _fused_text(ops: tuple, params: str, loops: tuple[tuple[int, int, str], ...]
+                ) -> list[str]:
+    """``fused``: the segment with each loop group called in its operators' place."""
+    body = [f"def fused({params}):"]
+    starts = {a: (k, b) for k, (a, b, _) in enumerate(loops)}
+    i = 0
+    while i < len(ops):
+        if i in starts:
+            k, b = starts[i]
+            last = ops[b - 1]
+            body.append(f"    x{b} = loop{k}(x{i}{_state_args(last, b - 1)})")
+            body += _check(b - 1, f"x{b}", f"x{i}.shape[0]", last, "    ")
+            i = b
+            continue
+        body.append(f"    x{i + 1} = op{i}(x{i}{_state_args(ops[i], i)})")
+        body += _check(i, f"x{i + 1}", f"x{i}.shape[0]", ops[i], "    ")
+        i += 1
+    body.append(f"    return x{len(ops)}")
+    return body
 
 
 def new_state(op: Any) -> Any:
@@ -140,10 +175,11 @@ class Artifacts:
     module: str                              # the segment module
     calls: dict[int, str]
     origins: dict[str, list[Origin]]
+    loops: tuple[tuple[int, int, str], ...] = ()   # (start, end, module) per fused loop
 
     @property
     def names(self) -> list[str]:
-        return [m for m, _ in self.entries] + [self.module]
+        return [m for m, _ in self.entries] + [m for _, _, m in self.loops] + [self.module]
 
 
 class CompiledSegment:
@@ -163,16 +199,24 @@ class CompiledSegment:
         self.store = store or default_store()
         self.module = ""
         self.art: Artifacts | None = None
+        self._fused: Any = None
+        self.loops: tuple[str, ...] = ()            # fused loops, as ``a+b+c``
+        self._fused_ok: dict[np.dtype, bool] = {}   # input dtype -> loops checked, agree
+        self.notes: list[str] = []
         if self.jit:
             if artifacts is None:
                 entries = []
                 for op in self.ops:
                     mod = self.store.put(operator_module(op, toolchain()))
                     entries.append((mod, op.func.__name__))
-                mt, calls = segment_text(seg, entries)
+                loops = () if seg.keyed or not loop_fusion() else tuple(
+                    (a, b, self.store.put(loop_module(list(self.ops[a:b]), self.names[a:b],
+                                                      toolchain())))
+                    for a, b in loop_groups(self.ops))
+                mt, calls = segment_text(seg, entries, loops)
                 module = self.store.put(mt)
                 artifacts = Artifacts(tuple(entries), module, calls,
-                                      {m: ORIGINS.get(m, []) for m, _ in entries})
+                                      {m: ORIGINS.get(m, []) for m, _ in entries}, loops)
             for m, origins in artifacts.origins.items():
                 ORIGINS.setdefault(m, origins)
             self.art = artifacts
@@ -180,6 +224,9 @@ class CompiledSegment:
             self._calls = artifacts.calls
             self.module = artifacts.module
             self._fn = self.store.jitted(self.module, "segment")
+            if artifacts.loops:
+                self._fused = self.store.jitted(self.module, "fused")
+                self.loops = tuple("+".join(self.names[a:b]) for a, b, _ in artifacts.loops)
         else:
             self._fn = self._python
 
@@ -200,6 +247,12 @@ class CompiledSegment:
             if self.keyed:
                 keys = keys_of(self.ops[0], x, self.names[0], seq)
                 return self._fn(x, keys, states[0])
+            if self._fused is not None and x.ndim == 1:
+                ok = self._fused_ok.get(x.dtype)
+                if ok:
+                    return self._fused(x, *[s for s in states if s is not None])
+                if ok is None:
+                    return self._first_fused(x, states)
             return self._fn(x, *[s for s in states if s is not None])
         except OperatorError:
             raise
@@ -213,9 +266,39 @@ class CompiledSegment:
                                        self.module) from exc
             raise self._failure(exc, x, states, seq) from exc
 
+    def _first_fused(self, x: np.ndarray, states: list) -> np.ndarray:
+        """The first batch of a dtype: the operators one after another (the result), and
+        the fused loops on copies of the states; the loops serve the following batches
+        only if they agree (output, its dtype, the states): a record's arithmetic in one
+        loop must be the arrays' arithmetic, or the loops are not used."""
+        copies = [_copy_state(s) for s in states]
+        y = self._fn(x, *[s for s in states if s is not None])
+        try:
+            yf = self._fused(x, *[s for s in copies if s is not None])
+            why = _disagree(y, yf) or next(
+                (f"the state of '{n}' differs" for n, a, b in zip(self.names, states, copies)
+                 if a is not None and _disagree(a, b)), None)
+        except Exception as exc:  # noqa: BLE001 - any failure: keep the operators' calls
+            why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        self._fused_ok[x.dtype] = why is None
+        if why is not None:
+            self.notes.append(f"segment '{self.segment.name}': the fused loop(s) "
+                              f"{', '.join(self.loops)} are not used for {x.dtype} records "
+                              f"({why}); its operators run one after another")
+        return y
+
     def _rate_error(self, args: tuple, seq: int | None) -> OperatorError:
         _, i, n_in, n_out = args
         op, name = self.ops[i], self.names[i]
+        if op.history:
+            return OperatorError(
+                f"operator '{name}' broke its declared rates on batch {seq}: consumes="
+                f"{op.consumes}, produces={op.produces}, peek={op.window} means a window "
+                f"of {n_in} records is {op.fires(n_in)} firing(s) -> {op.outputs(n_in)} "
+                f"records out, but it returned {n_out}.\nFix: return (len(x) - "
+                f"{op.window}) // {op.consumes} + 1 firings' worth ({op.produces} each): "
+                "np.convolve(x, taps, 'valid') is the FIR filter with peek=len(taps).",
+                operator=name, seq=seq)
         return OperatorError(
             f"operator '{name}' broke its declared rates on batch {seq}: consumes="
             f"{op.consumes}, produces={op.produces} means {n_in} records in -> "
@@ -256,10 +339,31 @@ class CompiledSegment:
             n = x.shape[0]
             y = op.func(x) if op.state is None else op.func(x, next(it))
             y = _as_batch(y, self.names[i])
-            if y.shape[0] != n // op.consumes * op.produces:
+            if y.shape[0] != op.outputs(n):
                 raise ValueError(_RATE, i, n, y.shape[0])
             x = y
         return x
+
+
+def _copy_state(s: Any) -> Any:
+    if s is None:
+        return None
+    return tuple(a.copy() for a in s) if isinstance(s, tuple) else s.copy()
+
+
+def _disagree(a: Any, b: Any) -> str | None:
+    """Why two results (arrays, or tuples of state arrays) differ, or ``None``."""
+    if isinstance(a, tuple):
+        return next((w for w in map(_disagree, a, b) if w), None)
+    if a.dtype != b.dtype:
+        return f"records of {b.dtype} instead of {a.dtype}"
+    if a.shape != b.shape:
+        return f"{b.shape} records instead of {a.shape}"
+    if a.dtype.kind in "fc":
+        same = np.allclose(a, b, rtol=1e-9, atol=0, equal_nan=True)
+    else:
+        same = np.array_equal(a, b)
+    return None if same else "different values"
 
 
 def _as_batch(y: Any, name: str) -> np.ndarray:

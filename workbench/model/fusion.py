@@ -2,18 +2,22 @@
 
 Consecutive operators that run in the same place, are all compiled (or all plain Python)
 and are not keyed form one *segment*; keyed operators are segments of their own (records
-are regrouped by key around them); split-joins are executed by the engine, with their
-branches planned the same way. The plan is frozen data, so a new placement gives a new
-plan and, through the compile layer, new fused code (Gloss's "reoptimize and recompile").
+are regrouped by key around them); a peeking operator starts a segment (its window over
+the segment's input is the segment's pending records); split-joins are executed by the
+engine, with their branches planned the same way. The plan is frozen data, so a new
+placement gives a new plan and, through the compile layer, new fused code (Gloss's
+"reoptimize and recompile").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from math import gcd
 from typing import TYPE_CHECKING
 
 from .graph import SplitJoin, Stage
+from .loops import loop_groups
 from .sdf import granularity
 
 if TYPE_CHECKING:
@@ -37,7 +41,28 @@ class Segment:
 
     @property
     def granularity(self) -> int:
+        """Input records per whole firing of every operator (without a peeking head)."""
         return granularity(self.ops)
+
+    @property
+    def head_firings(self) -> int:
+        """Firings of the first operator after which every other one fires whole."""
+        head, rest = self.ops[0], self.ops[1:]
+        g = granularity(rest) if rest else 1
+        return g // gcd(head.produces, g)
+
+    @property
+    def loops(self) -> tuple[str, ...]:
+        """The runs of its operators that compile to one loop over the batch each (see
+        :mod:`workbench.model.loops`), as ``a+b+c`` names."""
+        if self.keyed or not self.jit:
+            return ()
+        return tuple("+".join(s.name for s in self.stages[a:b])
+                     for a, b in loop_groups(self.ops))
+
+    @property
+    def peeks(self) -> bool:
+        return self.ops[0].history > 0
 
     @property
     def keyed(self) -> bool:
@@ -108,7 +133,7 @@ def plan_segments(pipeline: Pipeline, place: Callable[[str], Hashable] | None = 
             jit = el.jit and jit_enabled
             if run:
                 prev = run[-1].op
-                if (el.key is not None or prev.key is not None
+                if (el.key is not None or prev.key is not None or el.history
                         or (prev.jit and jit_enabled) != jit
                         or place(run[-1].name) != place(stage.name)):
                     flush()

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import GraphError
 from . import backends
+from .checks import check_operator, check_splitjoin, describe
 from .sdf import Solution, solve
 
 if TYPE_CHECKING:
@@ -58,29 +59,17 @@ class Source:
 
 
 
-def _describe(obj: Any) -> str:
-    return f"{type(obj).__name__} {obj!r}"[:80]
-
-
-def _check_state(name: str, state: Any) -> None:
-    import numpy as np  # numpy is data, not a runtime: allowed in the pure layer
-
-    arrays = state if isinstance(state, tuple) else (state,)
-    for a in arrays:
-        if not isinstance(a, np.ndarray):
-            raise GraphError(
-                f"operator '{name}': state must be a numpy array or a tuple of numpy arrays; "
-                f"got {_describe(a)}.\nFix: state=np.zeros(1) (and use state[0] in the body).")
-
-
 @dataclass(frozen=True, eq=False)
 class Operator:
     """A batch-in, batch-out function with SDF rates and optional state.
 
     Use :func:`operator` to make one. ``consumes``/``produces`` are records per firing:
     a batch of ``n`` records must come back with ``n // consumes * produces`` records.
-    ``state`` is a template: each stage instance (and, with ``key``, each key group) gets
-    its own copy, mutated in place by the function.
+    ``peek`` (StreamIt's): a firing reads ``peek`` records and removes ``consumes``, so for
+    ``n`` firings the function gets ``(n - 1) * consumes + peek`` records and returns
+    ``n * produces``; the runtime keeps the ``peek - consumes`` records of history between
+    batches. ``state`` is a template: each stage instance (and, with ``key``, each key
+    group) gets its own copy, mutated in place by the function.
     """
 
     func: Callable
@@ -91,33 +80,10 @@ class Operator:
     key: str | Callable | None = None
     key_groups: int = DEFAULT_KEY_GROUPS
     jit: bool = True
+    peek: int | None = None
 
     def __post_init__(self) -> None:
-        for label in ("consumes", "produces"):
-            v = getattr(self, label)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise GraphError(
-                    f"operator '{self.name}': {label} must be a positive integer (records per "
-                    f"firing); got {_describe(v)}.\nFix: @wb.operator({label}=4).")
-        if self.state is not None:
-            _check_state(self.name, self.state)
-        if self.key is not None:
-            if self.state is None:
-                raise GraphError(
-                    f"operator '{self.name}': key={self.key!r} routes records to keyed state, "
-                    "but the operator has no state.\nFix: add state=np.zeros(...) or drop key.")
-            if (self.consumes, self.produces) != (1, 1):
-                raise GraphError(
-                    f"operator '{self.name}': keyed operators must be 1:1 (consumes=1, "
-                    f"produces=1); got consumes={self.consumes}, produces={self.produces}.\n"
-                    "Fix: emit one record per input record (e.g. the running aggregate).")
-            if not (isinstance(self.key, str) or callable(self.key)):
-                raise GraphError(
-                    f"operator '{self.name}': key must be a field name or a function of the "
-                    f"batch returning integer keys; got {_describe(self.key)}.")
-            if not isinstance(self.key_groups, int) or self.key_groups < 1:
-                raise GraphError(f"operator '{self.name}': key_groups must be a positive "
-                                 f"integer; got {_describe(self.key_groups)}.")
+        check_operator(self)
 
     # --- direct calls: handy in a notebook and in tests -------------------------------
     @property
@@ -129,6 +95,30 @@ class Operator:
     def stateful(self) -> bool:
         return self.state is not None
 
+    @property
+    def window(self) -> int:
+        """Records one firing reads (``peek``, else ``consumes``)."""
+        return self.peek if self.peek is not None else self.consumes
+
+    @property
+    def history(self) -> int:
+        """Records a firing leaves for the next ones to read (``peek - consumes``)."""
+        return self.window - self.consumes
+
+    def fires(self, n: int) -> int:
+        """Firings on ``n`` records (StreamIt: none below ``peek``, no prefill).
+
+        >>> import workbench as wb
+        >>> fir = wb.operator(lambda x: x, name="fir", peek=4)
+        >>> [fir.fires(n) for n in (0, 3, 4, 5, 10)]
+        [0, 0, 1, 2, 7]
+        """
+        return (n - self.window) // self.consumes + 1 if n >= self.window else 0
+
+    def outputs(self, n: int) -> int:
+        """Records the function must return when called on ``n`` records."""
+        return self.fires(n) * self.produces
+
     def __call__(self, *args: Any) -> Any:
         """Call the operator on one batch (compiled unless ``jit=False``)."""
         if not self.jit:
@@ -139,6 +129,8 @@ class Operator:
         opts = []
         if (self.consumes, self.produces) != (1, 1):
             opts.append(f"consumes={self.consumes}, produces={self.produces}")
+        if self.history:
+            opts.append(f"peek={self.peek}")
         if self.state is not None:
             opts.append("stateful")
         if self.key is not None:
@@ -158,13 +150,19 @@ class Operator:
 def operator(func: Callable | None = None, *, consumes: int = 1, produces: int = 1,
              state: Any = None, key: str | Callable | None = None,
              key_groups: int = DEFAULT_KEY_GROUPS, jit: bool = True,
-             name: str | None = None) -> Any:
+             name: str | None = None, peek: int | None = None) -> Any:
     """Make a stream operator from a function ``f(batch) -> batch`` (or ``f(batch, state)``).
 
     Parameters
     ----------
     consumes, produces : int
         SDF rates: records consumed and produced per firing.
+    peek : int, optional
+        Records a firing reads (StreamIt's ``peek``, at least ``consumes``): a sliding
+        window. For ``n`` firings the function gets ``(n - 1) * consumes + peek`` records
+        and returns ``n * produces``; ``np.convolve(x, taps, "valid")`` is an FIR filter
+        with ``peek=len(taps)``. A stream of ``N`` records fires ``(N - peek) // consumes
+        + 1`` times (none when ``N < peek``).
     state : numpy array or tuple of arrays, optional
         Initial state; the function receives it as its second argument and mutates it.
     key : str or callable, optional
@@ -196,8 +194,9 @@ def operator(func: Callable | None = None, *, consumes: int = 1, produces: int =
                 f"original function is {f.name}.py_func.")
         f = getattr(f, "py_func", f)  # accept a numba dispatcher: keep its Python source
         if not callable(f):
-            raise GraphError(f"@wb.operator needs a function; got {_describe(f)}.")
-        return Operator(f, name or f.__name__, consumes, produces, state, key, key_groups, jit)
+            raise GraphError(f"@wb.operator needs a function; got {describe(f)}.")
+        return Operator(f, name or f.__name__, consumes, produces, state, key, key_groups, jit,
+                        peek)
 
     if func is not None:
         return wrap(func)
@@ -209,7 +208,7 @@ def as_operator(obj: Any) -> Operator:
         return obj
     if callable(obj) and not isinstance(obj, (Pipeline, SplitJoin)):
         return operator(obj)
-    raise GraphError(f"expected an operator, a function or a pipeline; got {_describe(obj)}.\n"
+    raise GraphError(f"expected an operator, a function or a pipeline; got {describe(obj)}.\n"
                      "Fix: decorate the function with @wb.operator.")
 
 
@@ -241,24 +240,7 @@ class SplitJoin:
     join_weights: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if len(self.branches) < 2:
-            raise GraphError(f"splitjoin needs at least two branches; got {len(self.branches)}.")
-        if self.split not in ("duplicate", "roundrobin"):
-            raise GraphError(f"splitjoin: split must be 'duplicate' or 'roundrobin'; got "
-                             f"{self.split!r}.")
-        if self.join != "roundrobin":
-            raise GraphError(f"splitjoin: join must be 'roundrobin'; got {self.join!r}.")
-        for label in ("split_weights", "join_weights"):
-            w = getattr(self, label)
-            if w is not None and (len(w) != len(self.branches) or
-                                  any(not isinstance(v, int) or v < 1 for v in w)):
-                raise GraphError(f"splitjoin: {label} must be {len(self.branches)} positive "
-                                 f"integers, one per branch; got {w!r}.")
-        if self.split_weights is not None and self.split != "roundrobin":
-            raise GraphError("splitjoin: split_weights only apply to split='roundrobin'.")
-        for b in self.branches:
-            if b.source is not None:
-                raise GraphError("splitjoin: a branch cannot have its own source.")
+        check_splitjoin(self)
 
     def __rshift__(self, other: Any) -> Pipeline:
         return Pipeline(None, (self,)) >> other
@@ -357,12 +339,17 @@ class Pipeline:
 
     # --- validation and running ----------------------------------------------------------
     def validate(self) -> Solution:
-        """Solve the SDF balance equations; return the repetition vector.
+        """Solve the SDF balance equations; return the repetition vector (and each stage's
+        start-up: source records needed before it first fires).
 
         Raises :class:`~workbench.errors.RateError` naming the operators whose rates
-        disagree.
+        disagree. The result is kept: a program is frozen data.
         """
-        return solve(self)
+        got = self.__dict__.get("_solution")
+        if got is None:
+            got = solve(self)
+            object.__setattr__(self, "_solution", got)
+        return got
 
     def run(self, batches: int | None = None, duration: float | None = None, *,
             engine: str | None = None, placement: dict | None = None,

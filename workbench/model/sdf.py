@@ -9,7 +9,7 @@ branches' operators and what each delivers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import gcd, lcm
 from typing import TYPE_CHECKING
@@ -26,12 +26,15 @@ class Solution:
 
     ``repetitions``: firings of each actor per iteration (``source`` counts records,
     ``split@k``/``join@k`` the k-th split-join's split and join); ``flows``: records into
-    each stage per source record.
+    each stage per source record; ``startup``: source records needed before each stage
+    first fires (peeking operators wait for ``peek`` records; see
+    :mod:`workbench.model.startup`).
     """
 
     repetitions: dict[str, int]
     flows: dict[str, Fraction]
     join_weights: dict[int, tuple[int, ...]]
+    startup: dict[str, int] = field(default_factory=dict)
 
     @property
     def records_per_iteration(self) -> int:
@@ -86,7 +89,10 @@ def solve(pipeline: Pipeline) -> Solution:
     common = 0
     for v in ints.values():
         common = gcd(common, v)
-    return Solution({k: v // common for k, v in ints.items()}, flows, joins)
+    from .startup import startup
+
+    sol = Solution({k: v // common for k, v in ints.items()}, flows, joins)
+    return replace(sol, startup=startup(pipeline, joins))
 
 
 def natural_weights(outs: list[Fraction]) -> tuple[int, ...]:

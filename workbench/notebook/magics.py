@@ -66,7 +66,7 @@ def _cell_magic(func: Any) -> None:
     """Usage lines of a cell magic say ``%%name`` (magic_arguments writes ``%name``); no
     abbreviated options (``--dur`` is not ``--duration``: name options in full)."""
     func.parser.allow_abbrev = False
-    func.parser.prog = f"%%{func.__name__}"
+    func.parser.prog = f"%{func.__name__}"      # its formatter adds one more %
     func.__doc__ = func.__doc__.replace(f"%{func.__name__} ", f"%%{func.__name__} ", 1)
 
 

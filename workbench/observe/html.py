@@ -101,7 +101,10 @@ def _nodes(nodes: tuple[Node, ...]) -> str:
     for n in nodes:
         if isinstance(n, Segment):
             fused = " (fused)" if len(n.stages) > 1 else ""
-            out.append(_pill(n.name, f"segment {n.name}{fused}: one compiled function"))
+            loops = "".join(f"; one loop over the batch: {g}" for g in n.loops)
+            label = n.name + (f" \u00b7 {len(n.loops)} loop" + "s" * (len(n.loops) > 1)
+                              if n.loops else "")
+            out.append(_pill(label, f"segment {n.name}{fused}: one compiled function{loops}"))
         elif isinstance(n, Branching):
             rows = "".join(f'<div style="white-space:nowrap">{_nodes(b) or "&empty;"}</div>'
                            for b in n.branches)

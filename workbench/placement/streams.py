@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PlacementError
-from ..model.fusion import Node, plan_segments, segments
+from ..model.fusion import Node, Segment, plan_segments, segments
 from ..model.graph import SplitJoin
 from .hints import resolve
 
@@ -71,6 +71,12 @@ class Unit:
         return tuple(s.name for s in segments(self.nodes))
 
     @property
+    def fission(self) -> Any:
+        """The stage of the peeking operator this parallel unit starts with (each instance
+        gets its batches with that operator's history in front), or ``None``."""
+        return segments(self.nodes)[0].stages[0] if _fissioned(self) else None
+
+    @property
     def coverage(self) -> str:
         """``all``: every instance sees every batch (one part each); ``spread``: one does."""
         return "spread" if self.routing == "spread" else "all"
@@ -97,7 +103,8 @@ class Plan:
     def describe(self) -> str:
         lines = []
         for u in self.units:
-            segs = ", ".join(s.name for s in segments(u.nodes)) or "(reads the source)"
+            segs = ", ".join(s.name + "".join(f" (one loop: {g})" for g in s.loops)
+                             for s in segments(u.nodes)) or "(reads the source)"
             lines.append(f"unit {u.index} [{u.routing} x{u.parallelism}] {segs} on "
                          f"{', '.join(u.workers)}")
         return "\n".join(lines)
@@ -210,11 +217,44 @@ def _units(pipeline: Pipeline, elements: list[tuple]) -> tuple[Unit, ...]:
             key_stage=g[0][1][0] if routing == "keyed" else None,
             key_groups=first.key_groups if routing == "keyed" else 0,
             ordered=routing != "spread" or any(_stateful(item[0]) for item in g)))
-    if units and units[0].routing == "keyed":
-        # records must be routed by key before the first unit: a source unit does that
+    if units and (units[0].routing == "keyed" or _fissioned(units[0])):
+        # records must be routed before the first unit (by key; or each batch with the
+        # history a parallel peeking operator needs): a source unit does that
         src = Unit(0, (), (units[0].workers[0],), "direct", ())
         units = [src] + [_reindex(u, u.index + 1) for u in units]
+    for up, u in zip(units, units[1:]):
+        _check_fission(up, u)
     return tuple(units)
+
+
+def _peeks(el: Any) -> bool:
+    return not isinstance(el, SplitJoin) and el.history > 0
+
+
+def _fissioned(u: Unit) -> bool:
+    """A parallel unit whose first segment peeks: each instance gets its batches with
+    the history in front (StreamIt's fission of a peeking filter)."""
+    return (u.routing == "spread" and bool(u.nodes) and isinstance(u.nodes[0], Segment)
+            and u.nodes[0].peeks)
+
+
+def _check_fission(up: Unit, u: Unit) -> None:
+    if not _fissioned(u):
+        return
+    seg = segments(u.nodes)[0]
+    name = seg.stages[0].name
+    if up.parallelism > 1:
+        raise PlacementError(
+            f"operator '{name}' peeks ({seg.ops[0].window} records per firing) and runs as "
+            f"{u.parallelism} instances: each instance gets its batches with the history in "
+            f"front, which only one sender of the whole stream has, but its input comes from "
+            f"{up.parallelism} instances of '{up.name}'.\nFix: run '{up.name}' with "
+            f"parallelism 1, or '{name}' with parallelism 1.")
+    if seg.head_firings != 1:
+        raise PlacementError(
+            f"operator '{name}' peeks and runs as {u.parallelism} instances, but the "
+            f"operators fused after it need {seg.head_firings} of its firings at a time.\n"
+            f"Fix: run '{name}' with parallelism 1, or place the operators after it apart.")
 
 
 def _joins(group: list, item: tuple) -> bool:
@@ -224,6 +264,8 @@ def _joins(group: list, item: tuple) -> bool:
     fire across records of different keys)."""
     if group[-1][2] != item[2] or item[3] == "keyed":
         return False
+    if item[3] == "spread" and _peeks(item[0]):
+        return False        # a parallel peeking operator starts its unit (see _fission)
     if group[0][3] == "keyed":
         el = item[0]
         return not isinstance(el, SplitJoin) and (el.consumes, el.produces) == (1, 1)

@@ -92,6 +92,8 @@ class LocalRun(Run):
             self.t_last = time.time()
             for msg in self.chain.leftovers():
                 self.event("leftover", msg)
+            for msg in self.chain.notes():
+                self.event("note", msg)
             status = "stopped" if self._stop.is_set() else "finished"
             self.recorder.stop()
             self._finish(status)

@@ -1,10 +1,15 @@
-"""Executing a fusion plan on batches: segments with rate buffers, split-joins.
+"""Executing a fusion plan on batches: segments with their pending records, split-joins.
 
 Both engines use these: the local engine runs a whole plan in one thread; the Dask engine
-runs each segment's instances on workers. A segment that consumes ``g`` records per
-fused firing (its granularity) receives whole multiples of ``g``; the rest waits for the
-next batch. At the end of the stream, records too few for a firing are reported, not lost
-silently.
+runs each segment's instances on workers.
+
+A segment's *pending* records are the channel into it: records it has received and not
+yet consumed, kept between batches (``SegmentNode.pending``, one named place per edge, so
+that reconfiguration and checkpoints can move them). A segment that consumes ``g``
+records per fused firing (its granularity) takes whole multiples of ``g`` and keeps the
+rest pending; a segment whose first operator peeks takes as many firings as its pending
+records allow and keeps the ``peek - consumes`` records of history (and any remainder)
+pending. At the end of the stream, pending records are reported, not lost silently.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from .metrics import Recorder, expansion
 
 
 class SegmentNode:
-    """One fused segment, its state and its carry-over buffer."""
+    """One fused segment, its state and its pending records (see the module docstring)."""
 
     def __init__(self, segment: Segment, compiled: CompiledSegment, recorder: Recorder,
                  states: list | None = None, unit: str = "", instance: int = 0) -> None:
@@ -28,35 +33,65 @@ class SegmentNode:
         self.compiled = compiled
         self.states = states if states is not None else compiled.new_states()
         self.granularity = segment.granularity
-        self.carry: np.ndarray | None = None
+        self.head = segment.ops[0]
+        self.peeks = segment.peeks
+        self.per_firing = segment.head_firings     # head firings per whole segment firing
+        self.pending: np.ndarray | None = None
+        self.fired = False          # a firing has read records (its history is pending)
         self.counter = recorder.segment(
             segment.name, expansion(segment.ops, [s.name for s in segment.stages]), unit,
             instance)
 
-    def push(self, x: np.ndarray, seq: int) -> np.ndarray | None:
-        g = self.granularity
-        if g > 1:
-            if self.carry is not None and len(self.carry):
-                x = np.concatenate([self.carry, x])
-            n = len(x) // g * g
-            self.carry = x[n:].copy() if n < len(x) else None
-            x = x[:n]
+    @property
+    def carry(self) -> np.ndarray | None:
+        """Pending records, if any (``None`` when there are none)."""
+        return self.pending if self.pending is not None and len(self.pending) else None
+
+    def take(self, x: np.ndarray, chunk: bool = False) -> np.ndarray:
+        """The records to run now (pending ones first); the rest stays pending. ``chunk``:
+        ``x`` is self-contained (a parallel instance's batch with the history it needs in
+        front): nothing pending is used, and nothing is kept."""
+        if not chunk and self.pending is not None and len(self.pending):
+            x = np.concatenate([self.pending, x])
+        if self.peeks:
+            h = self.head
+            fires = h.fires(len(x))
+            fires -= fires % self.per_firing
+            used, consumed = ((fires - 1) * h.consumes + h.window, fires * h.consumes) \
+                if fires else (0, 0)
+        else:
+            used = consumed = len(x) // self.granularity * self.granularity
+        rest = None if chunk or consumed >= len(x) else x[consumed:].copy()
+        self.pending = rest
+        self.fired = self.fired or used > 0
+        return x[:used]
+
+    def push(self, x: np.ndarray, seq: int, chunk: bool = False) -> np.ndarray | None:
+        x = self.take(x, chunk)
         if len(x) == 0:
             return None
         t = time.perf_counter()
         y = self.compiled(x, self.states, seq)
         c = self.counter
         c.busy += time.perf_counter() - t
-        c.records += len(x)
+        c.records += len(x) - (self.head.history if self.peeks else 0)
         c.records_out += len(y)
         c.batches += 1
         return y
 
     def leftovers(self) -> list[str]:
-        if self.carry is None or not len(self.carry):
+        n = 0 if self.pending is None else len(self.pending)
+        name, h = self.segment.name, self.head
+        if self.peeks and self.fired:
+            n -= h.history         # read by the last firings: history, not left over
+        if n <= 0:
             return []
-        return [f"{self.segment.name}: {len(self.carry)} record(s) at the end of the stream "
-                f"were fewer than one firing ({self.granularity} records) and were dropped"]
+        if self.peeks:
+            return [f"{name}: {n} record(s) at the end of the stream were fewer than a "
+                    f"firing of '{self.segment.stages[0].name}' ({h.window} records per "
+                    "firing, peek) and were not read"]
+        return [f"{name}: {n} record(s) at the end of the stream were fewer than one firing "
+                f"({self.granularity} records) and were dropped"]
 
 
 class BranchingNode:
@@ -130,15 +165,21 @@ class Chain:
     def __init__(self, nodes: list[Any]) -> None:
         self.nodes = nodes
 
-    def push(self, x: np.ndarray, seq: int) -> np.ndarray | None:
-        for node in self.nodes:
-            x = node.push(x, seq)
+    def push(self, x: np.ndarray, seq: int, chunk: bool = False) -> np.ndarray | None:
+        """Through every node; ``chunk``: ``x`` comes with the history its first (peeking)
+        segment needs, for a parallel instance (see ``SegmentNode.take``)."""
+        for k, node in enumerate(self.nodes):
+            x = node.push(x, seq, chunk) if k == 0 and chunk else node.push(x, seq)
             if x is None:
                 return None
         return x
 
     def leftovers(self) -> list[str]:
         return [m for n in self.nodes for m in n.leftovers()]
+
+    def notes(self) -> list[str]:
+        """What the compiled segments noted while running (a fused loop not used)."""
+        return [m for n in self.segment_nodes() for m in n.compiled.notes]
 
     def segment_nodes(self) -> list[SegmentNode]:
         out: list[SegmentNode] = []

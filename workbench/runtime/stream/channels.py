@@ -23,9 +23,7 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
-
-from .frames import END, Aborted, recv_frame, send_frame
+from .frames import END, Aborted, Piece, recv_frame, send_frame
 from .inbox import Inbox
 
 
@@ -58,17 +56,16 @@ class LocalSender(_Sender):
         self.acked += 1
         self.sem.release()
 
-    def send(self, seq: int, batch: np.ndarray | None,
-             positions: np.ndarray | None = None) -> None:
+    def send(self, seq: int, piece: Piece) -> None:
         while not self.sem.acquire(timeout=0.05):
             if self.abort.is_set():
                 raise Aborted()
         self.sent += 1
-        self.records += 0 if batch is None else len(batch)
-        self.inbox.put(self.sender, seq, batch, positions)
+        self.records += 0 if piece.records is None else len(piece.records)
+        self.inbox.put(self.sender, seq, piece)
 
     def end(self) -> None:
-        self.inbox.put(self.sender, END, None)
+        self.inbox.put(self.sender, END, Piece(None))
 
     def close(self) -> None:
         pass
@@ -89,7 +86,7 @@ class RemoteSender(_Sender):
         self.sock = socket.create_connection(address, timeout=30)
         self.sock.settimeout(None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        send_frame(self.sock, {"key": list(key), "sender": sender, "token": token}, None)
+        send_frame(self.sock, {"key": list(key), "sender": sender, "token": token})
 
     def _take_credit(self) -> None:
         while self.sent - self.acked >= self.credits:
@@ -103,19 +100,18 @@ class RemoteSender(_Sender):
                 raise Aborted()
         self.sent += 1
 
-    def send(self, seq: int, batch: np.ndarray | None,
-             positions: np.ndarray | None = None) -> None:
+    def send(self, seq: int, piece: Piece) -> None:
         self._take_credit()
-        self.records += 0 if batch is None else len(batch)
+        self.records += 0 if piece.records is None else len(piece.records)
         try:
-            send_frame(self.sock, seq, batch, positions)
+            send_frame(self.sock, seq, piece)
         except OSError as exc:
             self.abort.set()
             raise Aborted() from exc
 
     def end(self) -> None:
         try:
-            send_frame(self.sock, "end", None)
+            send_frame(self.sock, "end")
         except OSError:
             self.abort.set()
 

@@ -224,6 +224,8 @@ class DaskRun(Run):
         for r in self._results:
             for msg in r.get("leftovers", []):
                 self.event("leftover", msg)
+        for msg in dict.fromkeys(m for r in self._results for m in r.get("notes", [])):
+            self.event("note", msg)
         stopped = self._stop.is_set()        # (a duration that ran out is a normal finish)
         self.session.client.cancel(self.futures)
         self._finish("stopped" if stopped else "finished")
@@ -316,6 +318,7 @@ class DaskRun(Run):
             raise RunError("the run is still going; its output is gathered when it ends.\n"
                            "Fix: run.wait() (or run.stop()) first.")
         if self._output is None:
+            from .frames import Piece
             from .inbox import join
 
             last = max(r["unit"] for r in self._results) if self._results else 0
@@ -326,9 +329,9 @@ class DaskRun(Run):
                         parts.setdefault(seq, []).append((r["index"], part))
             arrays = []
             for seq in sorted(parts):     # instances' parts, back in input order by key
-                pieces = [p if isinstance(p, tuple) else (p, None)
+                pieces = [Piece(*p) if isinstance(p, tuple) else Piece(p)
                           for _, p in sorted(parts[seq], key=lambda t: t[0])]
-                x, _ = join(pieces)
+                x = join(pieces).records
                 if x is not None:
                     arrays.append(x)
             self._output = np.concatenate(arrays) if arrays else np.empty(0)

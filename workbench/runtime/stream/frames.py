@@ -10,12 +10,22 @@ from __future__ import annotations
 import pickle
 import socket
 import struct
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 END = object()       # a sender has no more batches
 LOST = object()      # a sender's channel broke
+
+
+class Piece(NamedTuple):
+    """What one sender sends for one sequence number: the records; for records routed by
+    key, their positions in the batch they came from; for a parallel peeking operator's
+    instance, how many records in front are history (see ``instance.History``)."""
+
+    records: np.ndarray | None
+    positions: np.ndarray | None = None
+    overlap: int | None = None
 
 
 class Aborted(Exception):
@@ -25,17 +35,16 @@ class Aborted(Exception):
 _LEN = struct.Struct("!Q")
 
 
-def send_frame(sock: socket.socket, head: Any, batch: np.ndarray | None,
-               positions: np.ndarray | None = None) -> None:
-    """One frame in (usually) one system call: header, payload and (for records routed by
+def send_frame(sock: socket.socket, head: Any, piece: Piece | None = None) -> None:
+    """One frame in (usually) one system call: header, records and (for records routed by
     key) their positions in the batch they came from, gathered by sendmsg."""
-    arrays = []
-    if batch is not None:
-        batch = np.ascontiguousarray(batch)
-        arrays.append(batch)
-        if positions is not None:
-            arrays.append(np.ascontiguousarray(positions))
-    meta = pickle.dumps((head, [(a.dtype, a.shape) for a in arrays]), protocol=5)
+    arrays, overlap = [], None
+    if piece is not None and piece.records is not None:
+        arrays.append(np.ascontiguousarray(piece.records))
+        if piece.positions is not None:
+            arrays.append(np.ascontiguousarray(piece.positions))
+        overlap = piece.overlap
+    meta = pickle.dumps((head, overlap, [(a.dtype, a.shape) for a in arrays]), protocol=5)
     parts = [memoryview(_LEN.pack(len(meta)) + meta)]
     parts += [memoryview(a.reshape(-1).view(np.uint8)) for a in arrays if a.nbytes]
     while parts:
@@ -57,17 +66,15 @@ def recv_exact(sock: socket.socket, buf: memoryview) -> bool:
     return True
 
 
-def recv_frame(sock: socket.socket
-               ) -> tuple[Any, np.ndarray | None, np.ndarray | None] | None:
-    """``(head, batch, positions)`` (``None`` for what the frame does not carry), or
-    ``None`` when the connection closed."""
+def recv_frame(sock: socket.socket) -> tuple[Any, Piece] | None:
+    """``(head, piece)``, or ``None`` when the connection closed."""
     head = bytearray(_LEN.size)
     if not recv_exact(sock, memoryview(head)):
         return None
     meta = bytearray(_LEN.unpack(head)[0])
     if not recv_exact(sock, memoryview(meta)):
         return None
-    tag, specs = pickle.loads(meta)
+    tag, overlap, specs = pickle.loads(meta)
     arrays = []
     for dtype, shape in specs:
         arr = np.empty(shape, dtype)
@@ -75,4 +82,4 @@ def recv_frame(sock: socket.socket
             return None
         arrays.append(arr)
     arrays += [None] * (2 - len(arrays))
-    return tag, arrays[0], arrays[1]
+    return tag, Piece(arrays[0], arrays[1], overlap)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .frames import END, LOST, Aborted, recv_frame
+from .frames import END, LOST, Aborted, Piece, recv_frame
 
 
 class Inbox:
@@ -49,8 +49,8 @@ class Inbox:
         self.ack_every = max(1, credits // 2)
 
     # --- producers (any thread) ----------------------------------------------------------
-    def put(self, sender: int, seq: Any, batch: Any, positions: Any = None) -> None:
-        self.q.put((sender, seq, (batch, positions)))
+    def put(self, sender: int, seq: Any, piece: Piece) -> None:
+        self.q.put((sender, seq, piece))
         self._wake()
 
     def attach(self, sender: int, ack: Callable[[], None]) -> None:
@@ -75,7 +75,7 @@ class Inbox:
     def waiting(self) -> int:
         return self.q.qsize() + self.held
 
-    def _next(self, abort: threading.Event) -> tuple[int, Any, Any]:
+    def _next(self, abort: threading.Event) -> tuple[int, Any, Piece | None]:
         while True:
             try:
                 return self.q.get_nowait()
@@ -97,14 +97,14 @@ class Inbox:
                     self._sel.unregister(key.fileobj)
                     key.fileobj.close()     # the sender waits for this before it closes
                     return key.data, (END if frame else LOST), None
-                return key.data, frame[0], (frame[1], frame[2])
+                return key.data, frame[0], frame[1]
             if abort.is_set():
                 raise Aborted()
 
     def batches(self, senders: int, parts: int, ordered: bool, abort: threading.Event,
                 spread: bool = False, start: int = 0, stride: int = 1, keyed: bool = False
-                ) -> Iterator[tuple[int, np.ndarray | None, np.ndarray | None]]:
-        """Assembled batches ``(seq, records, positions)``: the pieces of each sequence
+                ) -> Iterator[tuple[int, Piece]]:
+        """Assembled batches ``(seq, piece)``: the pieces of each sequence
         number joined (see :func:`join`); in sequence order when ``ordered``. Credits
         return after the consumer is done with a batch (when it asks for the next one).
 
@@ -113,10 +113,10 @@ class Inbox:
         every sequence number (``parts == senders``). A sequence number is *closed* when
         each sender responsible for it has delivered its piece or ended. A run that stops
         leaves gaps (a reader that was ahead has read batches the others never will): a
-        closed sequence number that no piece arrived for is yielded as ``(seq, None,
-        None)``, a batch of no records, so that it travels on and closes the gap for every stage
-        downstream too; an ordered consumer waiting (and holding its senders' credits) for
-        a batch that never comes would otherwise stop the run for ever.
+        closed sequence number that no piece arrived for is yielded as ``(seq,
+        Piece(None))``, a batch of no records, so that it travels on and closes the gap for
+        every stage downstream too; an ordered consumer waiting (and holding its senders'
+        credits) for a batch that never comes would otherwise stop the run for ever.
 
         ``start``, ``stride``: the sequence numbers this consumer receives at all (an
         instance ``j`` of a unit that ``p`` instances share round robin gets ``j, j + p,
@@ -125,21 +125,21 @@ class Inbox:
         """
         asm = self.assembly = Assembly(senders, spread, start, stride)
         while True:
-            sender, seq, batch = self._next(abort)
+            sender, seq, piece = self._next(abort)
             if seq is LOST:
                 raise Aborted()          # the sender's instance went away: the run ends
             if seq is END:
                 asm.end(sender)
             else:
-                asm.add(sender, seq, batch)
+                asm.add(sender, seq, piece)
             ready = asm.ready(ordered)
             self.held = asm.held
             for s in ready:
                 got = asm.take(s)
                 if got is None:
-                    yield s, None, None  # a gap left by a stop: no records
+                    yield s, Piece(None)  # a gap left by a stop: no records
                     continue
-                yield (s, *join([got[k] for k in sorted(got)], keep=keyed))
+                yield s, join([got[k] for k in sorted(got)], keep=keyed)
                 for k in got:
                     ack = self.acks.get(k)
                     if ack is not None:
@@ -206,37 +206,39 @@ class Assembly:
         return len(self.ended) == self.senders and not self.pending
 
 
-def join(pieces: list[tuple[Any, Any]], keep: bool = False
-         ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """One batch from its pieces ``(records, positions)``, given in sender order.
+def join(pieces: list[Piece], keep: bool = False) -> Piece:
+    """One batch from its pieces, given in sender order.
 
     Pieces without positions are concatenated in sender order. Records routed by key carry
     their positions in the batch they were routed from: joined, they go back into that
     order (a keyed unit's instances each hold some of a batch's records, and its consumer
     sees the batch in input order). ``keep``: the consumer holds only some of each batch
     (it is itself routed by key), so the positions stay with the records; otherwise they
-    are done with.
+    are done with. A piece with history in front (``overlap``) comes from the one sender
+    of a parallel peeking operator's input, and is passed on as it is.
 
-    >>> a = (np.array([10., 30.]), np.array([0, 2]))
-    >>> b = (np.array([20., 40.]), np.array([1, 3]))
+    >>> a = Piece(np.array([10., 30.]), np.array([0, 2]))
+    >>> b = Piece(np.array([20., 40.]), np.array([1, 3]))
     >>> join([a, b])
-    (array([10., 20., 30., 40.]), None)
-    >>> join([a], keep=True)[1]
+    Piece(records=array([10., 20., 30., 40.]), positions=None, overlap=None)
+    >>> join([a], keep=True).positions
     array([0, 2])
     """
-    pieces = [(x, p) for x, p in pieces if x is not None and len(x)]
+    if len(pieces) == 1 and pieces[0].overlap is not None:
+        return pieces[0]
+    pieces = [p for p in pieces if p.records is not None and len(p.records)]
     if not pieces:
-        return None, None
+        return Piece(None)
     if len(pieces) == 1:
-        x, pos = pieces[0]
+        x, pos = pieces[0].records, pieces[0].positions
     else:
-        x = np.concatenate([x for x, _ in pieces])
+        x = np.concatenate([p.records for p in pieces])
         pos = None
-        if pieces[0][1] is not None:
-            pos = np.concatenate([p for _, p in pieces])
+        if pieces[0].positions is not None:
+            pos = np.concatenate([p.positions for p in pieces])
             order = np.argsort(pos, kind="stable")
             x, pos = x[order], pos[order]
-    return x, (pos if keep else None)
+    return Piece(x, pos if keep else None)
 
 
 class _Acks:

@@ -26,6 +26,7 @@ from ...placement import Unit
 from ..metrics import edge_name
 from ..nodes import build_chain
 from .channels import Aborted, dataplane
+from .frames import Piece
 from .worker import run_state
 
 
@@ -98,7 +99,8 @@ class Instance:
             inbox.configure(spec.credits)
         waiting = rs.recorder.inbox(spec.unit.name, spec.index)
         reading = rs.recorder.point("source", spec.index) if spec.upstream is None else None
-        for seq, batch, positions in _inputs(spec, source, rs, inbox):
+        for seq, piece in _inputs(spec, source, rs, inbox):
+            batch = piece.records
             if self.t_first is None:
                 self.t_first = time.time()
             if batch is not None and reading is not None:
@@ -106,19 +108,19 @@ class Instance:
                 reading.records += len(batch)
                 reading.records_out += len(batch)
                 reading.batches += 1
-            y = None if batch is None else self._push(seq, batch)
-            self.out.emit(seq, y, positions)
+            y = None if batch is None else self._push(seq, batch, piece.overlap is not None)
+            self.out.emit(seq, y, piece.positions)
             if inbox is not None:
                 waiting.queue = inbox.waiting()
             self._mark_epoch(seq)
         self.out.end()
         return self.report("stopped" if rs.stop_at is not None else "finished")
 
-    def _push(self, seq: int, batch: np.ndarray) -> np.ndarray | None:
+    def _push(self, seq: int, batch: np.ndarray, chunk: bool) -> np.ndarray | None:
         nodes = self.chain.segment_nodes()
         if self.spec.unit.routing == "spread" and any(n.carry is not None for n in nodes):
             raise _carry_error(self.spec, nodes, seq)
-        return self.chain.push(batch, seq)
+        return self.chain.push(batch, seq, chunk)
 
     def _mark_epoch(self, seq: int) -> None:
         """At the sink: this instance's share of an epoch has arrived."""
@@ -138,7 +140,9 @@ class Instance:
             out.update({"t_first": self.t_first, "t_last": time.time(),
                         "thread": threading.current_thread().name,
                         "source_records": self.source_records,
-                        "sink": self.out.sink_value(), "leftovers": self.chain.leftovers(),
+                        "sink": self.out.sink_value(),
+                        "leftovers": self.chain.leftovers() + self.out.leftovers(),
+                        "notes": self.chain.notes(),
                         "states": {s.name: st for n in nodes for s, st in
                                    zip(n.segment.stages, n.states) if st is not None}})
         return out
@@ -150,8 +154,8 @@ class Instance:
 
 
 def _inputs(spec: InstanceSpec, source: Any, rs: Any, inbox: Any
-            ) -> Iterator[tuple[int, np.ndarray | None, np.ndarray | None]]:
-    """``(seq, records, positions)``: from the inbox, or read from the source."""
+            ) -> Iterator[tuple[int, Piece]]:
+    """``(seq, piece)``: from the inbox, or read from the source."""
     if spec.upstream is not None:
         up = spec.upstream
         parts = up.parallelism if up.coverage == "all" else 1
@@ -168,7 +172,7 @@ def _inputs(spec: InstanceSpec, source: Any, rs: Any, inbox: Any
     while limit is None or seq < limit:
         if not _claim(rs, spec.name, seq):
             return
-        yield seq, source.batch(seq), None
+        yield seq, Piece(source.batch(seq))
         seq += step
 
 
@@ -210,7 +214,10 @@ class _Output:
             if down.routing == "keyed":
                 self.starts = np.array([down.group_range(j)[0]
                                         for j in range(down.parallelism)], np.int64)
+            fission = down.fission
+            self.history = None if fission is None else History(fission.op, fission.name)
         else:
+            self.history = None
             self.sink_counter = rs.recorder.point("sink", spec.index)
 
     def emit(self, seq: int, y: np.ndarray | None, positions: np.ndarray | None) -> None:
@@ -221,15 +228,18 @@ class _Output:
             return self._sink(seq, y, positions)
         if down.routing == "direct":
             self._send(0, seq, y, positions)
+        elif down.routing == "spread" and self.history is not None:
+            y, overlap = self.history.front(y)
+            self._send(seq % down.parallelism, seq, y, None, overlap)
         elif down.routing == "spread":
             self._send(seq % down.parallelism, seq, y, positions)
         else:
             self._route_keyed(seq, y, positions)
 
     def _send(self, j: int, seq: int, y: np.ndarray | None,
-              positions: np.ndarray | None = None) -> None:
+              positions: np.ndarray | None = None, overlap: int | None = None) -> None:
         s = self.senders[j]
-        s.send(seq, y, positions)
+        s.send(seq, Piece(y, positions, overlap))
         self.edge.records += 0 if y is None else len(y)
         self.edge.batches += 1
         self.edge.depth(s.in_flight)
@@ -274,9 +284,57 @@ class _Output:
         for s in self.senders:
             s.end()
 
+    def leftovers(self) -> list[str]:
+        """Records at the end of the stream that no firing of the parallel peeking
+        operator downstream read (its one sender knows them)."""
+        return [] if self.history is None else self.history.leftovers()
+
     def close(self) -> None:
         for s in self.senders:
             s.close()
+
+
+class History:
+    """The sender's side of a parallel peeking operator (StreamIt fission): each batch
+    goes out with the records before it that its firings need.
+
+    Firing ``i`` reads records ``[i*c, i*c + peek)`` of the stream and belongs to the batch
+    its last record is in; a batch starting at stream position ``P`` therefore needs the
+    records from the first such firing's start, ``ceil((P - peek + 1) / c) * c``, up to
+    ``P``: at most ``peek - 1``, kept here from the batches sent before."""
+
+    def __init__(self, op: Any, name: str) -> None:
+        self.op, self.name = op, name
+        self.window, self.consumes = op.window, op.consumes
+        self.tail: np.ndarray | None = None       # the last window - 1 records sent
+        self.position = 0                         # records of the stream sent so far
+
+    def front(self, y: np.ndarray | None) -> tuple[np.ndarray | None, int]:
+        """``(history + y, len(history))`` for the next batch ``y``."""
+        if self.tail is None:
+            if y is None:
+                return None, 0
+            self.tail = y[:0]
+        if y is None:
+            y = self.tail[:0]
+        p, c = self.position, self.consumes
+        first = max(0, -(-(p - self.window + 1) // c)) * c
+        need = p - first
+        out = np.concatenate([self.tail[len(self.tail) - need:], y]) if need else y
+        if self.window > 1:
+            self.tail = np.concatenate([self.tail, y])[-(self.window - 1):]
+        self.position = p + len(y)
+        return out, need
+
+    def leftovers(self) -> list[str]:
+        fires = self.op.fires(self.position)
+        read = (fires - 1) * self.consumes + self.window if fires else 0
+        n = self.position - read
+        if n <= 0:
+            return []
+        return [f"{self.name}: {n} record(s) at the end of the stream were fewer than a "
+                f"firing of '{self.name}' ({self.window} records per firing, peek) and were "
+                "not read"]
 
 
 def _carry_error(spec: InstanceSpec, nodes: list, seq: int) -> OperatorError:
