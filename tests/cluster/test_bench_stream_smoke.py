@@ -1,4 +1,5 @@
-"""``workbench bench stream`` runs end to end at tiny sizes (no speed assertions)."""
+"""``workbench bench stream`` runs end to end at tiny sizes, its keyed case included (no
+speed assertions)."""
 
 from __future__ import annotations
 
@@ -29,4 +30,9 @@ def test_bench_stream_smoke(session, tmp_path, capsys):
     # quick sizes cannot meet the bars: they say so instead of MISSED (and ok)
     assert "b/e>=50 not judged (--quick)" in row["bars"]
     assert "b/d>=10 not judged (--quick)" in row["bars"]
+    # the keyed case: its own table, every rate measured, order restored on every variant
+    with (tmp_path / "stream_keyed.csv").open() as f:
+        (keyed,) = list(csv.DictReader(f))
+    for col in ("u1_Mrps", "k1_Mrps", "k2_Mrps", "scatter_us", "join_us", "concat_us"):
+        assert math.isfinite(float(keyed[col])) and float(keyed[col]) > 0, (col, keyed[col])
     assert not session.closed

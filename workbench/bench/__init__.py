@@ -17,6 +17,7 @@ BENCHMARKS = {
     "placement": "workbench.bench.placement",  # functions: all-compute/all-storage/auto
     "calls": "workbench.bench.calls",       # functions: single calls vs map vs submit loop
     "fusion": "workbench.bench.fusion",     # loop fusion vs a hand-written single loop
+    "streamit": "workbench.bench.streamit",  # the StreamIt programs on both engines
 }
 
 

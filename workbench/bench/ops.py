@@ -24,8 +24,8 @@ from ..examples.quickstart import mean4, running_sum, scale
 from ..model.graph import operator
 from ..model.sources import array
 
-__all__ = ["ELEMENTWISE", "PROGRAMS", "chain", "fir", "fir_program", "mean4", "running_sum",
-           "scale", "smooth", "trio"]
+__all__ = ["ELEMENTWISE", "PROGRAMS", "chain", "count_all", "count_per_user", "fir",
+           "fir_program", "mean4", "running_sum", "scale", "smooth", "trio", "user_of"]
 
 TAPS = np.hanning(32) / np.hanning(32).sum()
 
@@ -125,3 +125,28 @@ ELEMENTWISE = (gain, clamp, leaky, poly, shift, cap, soft, knee)
 def chain(k: int) -> tuple:
     """The first ``k`` element-wise operators, then ``smooth``."""
     return ELEMENTWISE[:k] + (smooth,)
+
+
+# --- keyed state (``workbench bench stream``, keyed case) ---------------------------------------
+
+def user_of(batch):
+    """A record's key: one of 97 users."""
+    return (batch * 1000).astype(np.int64) % 97
+
+
+@operator(state=np.zeros(1), key=user_of, key_groups=64)
+def count_per_user(x, state):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        state[0] += 1.0
+        out[i] = x[i] + state[0]
+    return out
+
+
+@operator(state=np.zeros(1))
+def count_all(x, state):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        state[0] += 1.0
+        out[i] = x[i] + state[0]
+    return out

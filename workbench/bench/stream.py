@@ -21,6 +21,9 @@ repetition runs the variants back to back, in rotating order:
   state is a future chained by streamz's ``accumulate`` (it lives on whichever worker ran
   the previous step); the scheduler places the tasks.
 
+Then the keyed case (:mod:`workbench.bench.keyed`, its own table and CSV): what keyed
+state and keeping record order with it cost.
+
 ``d`` and ``e`` cost milliseconds per batch, so they run a fixed number of batches, and at
 most ``CAP_S`` seconds each; everything reports records per second.
 """
@@ -279,9 +282,18 @@ def main(args: Any) -> int:
     session = session or cluster()
     try:
         rows = rows_of(measure(session, sizes, repeat, counts), quick)
+        _report(rows, repeat, few, quick, getattr(args, "out", "data/bench"))
+        if getattr(args, "keyed", True):
+            from . import keyed
+
+            keyed.main(session, repeat, quick, getattr(args, "out", "data/bench"))
     finally:
         if owned:
             session.close()
+    return 0
+
+
+def _report(rows: list, repeat: int, few: int, quick: bool, out: str) -> None:
     notes = (
         f"Mrps = million source records/s, median of {repeat} repetition(s), variants "
         "interleaved. a = hand-fused numba loop in one process (ceiling); b = Dask engine, one "
@@ -292,5 +304,4 @@ def main(args: Any) -> int:
         "to last, start-up excluded); *_wall_Mrps = source_records / run.elapsed. Ratios and "
         "bars use steady rates. c_hop_MBps = bytes of scale's output crossing the hop "
         "(records * 8) / c's stream seconds; its bar is read at 65536.")
-    report("stream", rows, getattr(args, "out", "data/bench"), COLUMNS, notes, quick=quick)
-    return 0
+    report("stream", rows, out, COLUMNS, notes, quick=quick)
