@@ -266,6 +266,27 @@ class CompiledSegment:
                                        self.module) from exc
             raise self._failure(exc, x, states, seq) from exc
 
+    def call_op(self, i: int, x: np.ndarray, state: Any, seq: int | None = None) -> np.ndarray:
+        """Operator ``i`` of the segment alone (its own compiled function), with the
+        segment's error handling: a segment fused by a reconfiguration runs its operators
+        one by one until the records waiting between them are used up."""
+        op = self.ops[i]
+        fn = self.store.jitted(*self.entries[i]) if self.jit else op.func
+        try:
+            y = fn(x) if op.state is None else fn(x, state)
+        except Exception as exc:
+            if self.jit and is_numba_error(exc):
+                raise diagnose.explain(exc, self.names, ORIGINS, self._calls,
+                                       self.module) from exc
+            raise OperatorError(
+                f"operator '{self.names[i]}' failed on batch {seq}: {type(exc).__name__}: "
+                f"{exc}\nThe run stopped; other runs and the cluster are unaffected.",
+                operator=self.names[i], seq=seq, original=exc) from exc
+        y = _as_batch(y, self.names[i])
+        if y.shape[0] != op.outputs(x.shape[0]):
+            raise self._rate_error((_RATE, i, x.shape[0], y.shape[0]), seq)
+        return y
+
     def _first_fused(self, x: np.ndarray, states: list) -> np.ndarray:
         """The first batch of a dtype: the operators one after another (the result), and
         the fused loops on copies of the states; the loops serve the following batches

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..compile import CompiledSegment
 from ..model.fusion import Branching, Node, Segment
+from .cut import Cut, copy_state
 from .metrics import Recorder, expansion
 
 
@@ -38,6 +39,10 @@ class SegmentNode:
         self.per_firing = segment.head_firings     # head firings per whole segment firing
         self.pending: np.ndarray | None = None
         self.fired = False          # a firing has read records (its history is pending)
+        # records waiting at the input of operator k > 0 of the segment: only after a
+        # reconfiguration fused this segment from segments that had records pending (see
+        # load); while any wait, the operators run one by one (push_unfused)
+        self.inner: dict[int, np.ndarray] = {}
         self.counter = recorder.segment(
             segment.name, expansion(segment.ops, [s.name for s in segment.stages]), unit,
             instance)
@@ -67,17 +72,90 @@ class SegmentNode:
         return x[:used]
 
     def push(self, x: np.ndarray, seq: int, chunk: bool = False) -> np.ndarray | None:
+        if self.inner:
+            return self.push_unfused(x, seq)
         x = self.take(x, chunk)
         if len(x) == 0:
             return None
         t = time.perf_counter()
         y = self.compiled(x, self.states, seq)
+        self._count(len(x) - (self.head.history if self.peeks else 0), len(y), t)
+        return y
+
+    def _count(self, records: int, out: int, t: float) -> None:
         c = self.counter
         c.busy += time.perf_counter() - t
-        c.records += len(x) - (self.head.history if self.peeks else 0)
-        c.records_out += len(y)
+        c.records += records
+        c.records_out += out
         c.batches += 1
-        return y
+
+    def push_unfused(self, x: np.ndarray, seq: int) -> np.ndarray | None:
+        """The operators one by one, each with the records waiting at its input, until
+        none wait inside the segment; then the fused code takes over again."""
+        t = time.perf_counter()
+        n_in = len(x)
+        ops = self.segment.ops
+        if self.pending is not None and len(self.pending):
+            x = np.concatenate([self.pending, x])
+        h = ops[0]
+        fires = h.fires(len(x))
+        used = ((fires - 1) * h.consumes + h.window) if fires else 0
+        consumed = fires * h.consumes
+        self.pending = x[consumed:].copy() if consumed < len(x) else None
+        self.fired = self.fired or used > 0
+        y = self.compiled.call_op(0, x[:used], self.states[0], seq) if used else None
+        for k in range(1, len(ops)):
+            parts = [p for p in (self.inner.get(k), y) if p is not None and len(p)]
+            if not parts:
+                y = None
+                continue
+            z = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            n = len(z) // ops[k].consumes * ops[k].consumes
+            if n < len(z):
+                self.inner[k] = z[n:].copy()
+            else:
+                self.inner.pop(k, None)
+            y = self.compiled.call_op(k, z[:n], self.states[k], seq) if n else None
+        self._count(n_in, 0 if y is None else len(y), t)
+        return y if y is not None and len(y) else None
+
+    # --- cuts (reconfiguration, checkpoints) ----------------------------------------------
+    def export(self, cut: Cut, groups: range | None = None) -> None:
+        """Put this segment's state and pending records into ``cut`` (of a keyed stage,
+        the key groups in ``groups``; all when ``None``)."""
+        for st, state in zip(self.segment.stages, self.states):
+            if state is None:
+                continue
+            if st.op.key is not None:
+                rows = range(st.op.key_groups) if groups is None else groups
+                cut.keyed[st.name] = {g: _row(state, g) for g in rows}
+            else:
+                cut.states[st.name] = copy_state(state)
+        head = self.segment.stages[0].name
+        if self.pending is not None and len(self.pending):
+            cut.pending[head] = self.pending.copy()
+        if self.peeks:
+            cut.fired[head] = self.fired
+        for k, p in self.inner.items():
+            if len(p):
+                cut.pending[self.segment.stages[k].name] = p.copy()
+
+    def load(self, cut: Cut) -> None:
+        """Take over what ``cut`` holds for this segment's stages."""
+        for i, st in enumerate(self.segment.stages):
+            if st.op.key is not None and st.name in cut.keyed:
+                for g, row in cut.keyed[st.name].items():
+                    _set_row(self.states[i], g, row)
+            elif st.name in cut.states:
+                self.states[i] = copy_state(cut.states[st.name])
+        head = self.segment.stages[0].name
+        p = cut.pending.get(head)
+        self.pending = p.copy() if p is not None and len(p) else None
+        self.fired = cut.fired.get(head, self.fired)
+        for k, st in enumerate(self.segment.stages[1:], 1):
+            p = cut.pending.get(st.name)
+            if p is not None and len(p):
+                self.inner[k] = p.copy()
 
     def leftovers(self) -> list[str]:
         n = 0 if self.pending is None else len(self.pending)
@@ -92,6 +170,18 @@ class SegmentNode:
                     "firing, peek) and were not read"]
         return [f"{name}: {n} record(s) at the end of the stream were fewer than one firing "
                 f"({self.granularity} records) and were dropped"]
+
+
+def _row(state: Any, g: int) -> Any:
+    return tuple(a[g].copy() for a in state) if isinstance(state, tuple) else state[g].copy()
+
+
+def _set_row(state: Any, g: int, row: Any) -> None:
+    if isinstance(state, tuple):
+        for a, r in zip(state, row):
+            a[g] = r
+    else:
+        state[g] = row
 
 
 class BranchingNode:
@@ -147,6 +237,22 @@ class BranchingNode:
         joined = np.concatenate(parts, axis=1)
         return joined.reshape((-1,) + joined.shape[2:])
 
+    def export(self, cut: Cut, groups: range | None = None) -> None:
+        carry = None if self.carry is None else self.carry.copy()
+        waiting = [np.concatenate(p) if p else None for p in self.pending]
+        cut.branchings[self.node.name] = (carry, waiting)
+        for b in self.branches:
+            b.export_into(cut, groups)
+
+    def load(self, cut: Cut) -> None:
+        got = cut.branchings.get(self.node.name)
+        if got is not None:
+            carry, waiting = got
+            self.carry = None if carry is None else carry.copy()
+            self.pending = [[w.copy()] if w is not None and len(w) else [] for w in waiting]
+        for b in self.branches:
+            b.load(cut)
+
     def leftovers(self) -> list[str]:
         out = [m for b in self.branches for m in b.leftovers()]
         n = sum(len(a) for p in self.pending for a in p)
@@ -180,6 +286,21 @@ class Chain:
     def notes(self) -> list[str]:
         """What the compiled segments noted while running (a fused loop not used)."""
         return [m for n in self.segment_nodes() for m in n.compiled.notes]
+
+    def export(self, groups: range | None = None) -> Cut:
+        """Everything this chain holds between batches, by stage (see :mod:`.cut`)."""
+        cut = Cut()
+        self.export_into(cut, groups)
+        return cut
+
+    def export_into(self, cut: Cut, groups: range | None = None) -> None:
+        for n in self.nodes:
+            n.export(cut, groups)
+
+    def load(self, cut: Cut) -> None:
+        """Take over what ``cut`` holds for this chain's stages and split-joins."""
+        for n in self.nodes:
+            n.load(cut)
 
     def segment_nodes(self) -> list[SegmentNode]:
         out: list[SegmentNode] = []

@@ -190,10 +190,11 @@ class DataPlane:
         with self.lock:
             boxes = {k: b for k, b in self.inboxes.items() if k[0] == run_id}
             senders = list(self.senders.get(run_id, []))
-        return {"inboxes": {f"unit {k[1]} #{k[2]}": b.describe() for k, b in boxes.items()},
-                "senders": {f"#{i} -> unit {k[1]} #{k[2]}": {"sent": s.sent, "acked": s.acked,
-                                                             "credits": s.credits}
-                            for k, i, s in senders}}
+        return {"inboxes": {f"g{k[1]} unit {k[2]} #{k[3]}": b.describe()
+                            for k, b in boxes.items()},
+                "senders": {f"#{i} -> g{k[1]} unit {k[2]} #{k[3]}": {
+                    "sent": s.sent, "acked": s.acked, "credits": s.credits}
+                    for k, i, s in senders}}
 
     def _accept(self) -> None:
         while True:

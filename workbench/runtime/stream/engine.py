@@ -5,6 +5,11 @@ Dask is the control plane. The client plans placement (pure), compiles every seg
 surfaces compile errors before anything starts), then submits one long-lived task per stage
 instance, pinned to its worker. From then on batches flow worker to worker; the client only
 polls metrics (``client.run``, twice a second) and waits for the instances to end.
+
+A run is a sequence of *generations*: the plan it started with, then one more per live
+reconfiguration (:mod:`workbench.runtime.stream.reconfigure`). Generation ``g + 1``
+reads the source from the batch where generation ``g`` stopped reading, so every batch is
+processed exactly once, by one plan or the other.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import secrets
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,6 +31,35 @@ from ..preflight import compile_here, dry_run, has_batch, jit_prefix
 from ..run import Run
 from . import worker as W
 from .instance import InstanceSpec, instance_main
+
+
+@dataclass
+class Generation:
+    """One plan a run has been running: its instances (futures), what they reported, and
+    the sequence numbers it read: ``start`` (None until the switch decides it) up to
+    ``stop`` (None while it is the one reading)."""
+
+    index: int
+    plan: Plan
+    artifacts: dict
+    start: int | None = 0
+    stop: int | None = None
+    futures: list = field(default_factory=list)
+    results: dict = field(default_factory=dict)       # (unit, index) -> report
+    takeovers: dict = field(default_factory=dict)     # (unit, index) -> Takeover (gen > 0)
+    given: set = field(default_factory=set)           # takeovers sent their cut
+
+    @property
+    def workers(self) -> list[str]:
+        return sorted({w for u in self.plan.units for w in u.workers})
+
+    @property
+    def size(self) -> int:
+        return sum(u.parallelism for u in self.plan.units)
+
+    @property
+    def drained(self) -> bool:
+        return len(self.results) == self.size
 
 
 class DaskRun(Run):
@@ -48,7 +83,8 @@ class DaskRun(Run):
         from ..cluster import cluster
 
         self.session = session or cluster()
-        self.plan: Plan = place(pipeline, self.session.workers, placement, parallelism)
+        self.hints = (dict(placement), dict(parallelism))   # as asked, reconfigurations too
+        plan = place(pipeline, self.session.workers, placement, parallelism)
         self.run_id = f"wb-{uuid.uuid4().hex[:10]}"
         self.batches, self.duration, self.sink_kind = batches, duration, sink
         self.credits, self.interval, self.poll = credits, interval, poll
@@ -58,22 +94,48 @@ class DaskRun(Run):
         self._epoch_seen: dict[int, set[str]] = {}
         self._rows: list[tuple] = []
         self._chans: list[tuple] = []
-        self._results: list[dict] = []
         self._output: np.ndarray | None = None
-        self.futures: list = []
         self._stopping = False
-        self._stop_lock = threading.Lock()
+        self._stop_lock = threading.Lock()       # a stop and a switch never interleave
+        self.reconfigurations: list = []         # every Reconfiguration asked of this run
+        self._asked = self.hints                 # hints with every request so far applied
+        self._queue: Any = None                  # requests waiting for the one in flight
+        self._handing = threading.Lock()
         from ...compile.drivers import compile_driver
 
         self.compiler = compile_driver(compile)     # local (default) | docker
-        self.artifacts = self._preflight()
+        t0 = time.perf_counter()
+        self.gens = [Generation(0, plan, self._preflight(plan))]
+        self.compile_s = time.perf_counter() - t0
+        self.current = self.gens[0]              # the generation reading the source
+
+    @property
+    def plan(self) -> Plan:
+        """The plan running now (the newest one a reconfiguration switched to)."""
+        return self.current.plan
+
+    @property
+    def artifacts(self) -> dict:
+        return self.current.artifacts
+
+    @property
+    def futures(self) -> list:
+        return [f for g in self.gens for f in g.futures]
+
+    @property
+    def workers(self) -> list[str]:
+        return sorted({w for g in self.gens for w in g.workers})
+
+    @property
+    def _results(self) -> list[dict]:
+        return [r for g in self.gens for r in g.results.values()]
 
     # --- compile once, on the client -----------------------------------------------------
-    def _preflight(self) -> dict:
+    def _preflight(self, plan: Plan) -> dict:
         t0 = time.perf_counter()
-        compiled = {s.name: CompiledSegment(s) for u in self.plan.units
+        compiled = {s.name: CompiledSegment(s) for u in plan.units
                     for s in segments(u.nodes)}
-        nodes = tuple(n for u in self.plan.units for n in u.nodes)
+        nodes = tuple(n for u in plan.units for n in u.nodes)
         src = self.pipeline.source
         arts = {name: cs.art for name, cs in compiled.items() if cs.art is not None}
         if self.compiler.local:
@@ -81,10 +143,9 @@ class DaskRun(Run):
         elif jit_prefix(nodes, compiled) and has_batch(src):   # where the driver compiles
             self.compiler.call(dry_run, jit_prefix(nodes, compiled), arts, src.batch(0),
                                names=[n for a in arts.values() for n in a.names])
-        self.compile_s = time.perf_counter() - t0
         where = "on the client" if self.compiler.local else f"by {self.compiler.name}"
         self.event("compiled", f"{len(compiled)} segment(s) compiled {where} in "
-                   f"{self.compile_s:.2f} s; workers load the artifacts")
+                   f"{time.perf_counter() - t0:.2f} s; workers load the artifacts")
         ship = getattr(self.session.cluster, "ship_artifacts", None)
         if ship is not None and arts:        # workers that do not share this store's disk
             ship(default_store(), [n for a in arts.values() for n in a.names])
@@ -93,31 +154,16 @@ class DaskRun(Run):
     # --- start ---------------------------------------------------------------------------
     def start(self) -> DaskRun:
         client = self.session.client
-        self.workers = sorted({w for u in self.plan.units for w in u.workers})
         t0 = time.time()
         self.started = t0
-        data = client.run(W.install, workers=self.workers)
-        token = secrets.token_hex(16)
-        client.run(W.prepare, self.run_id, t0, self.interval, token, workers=self.workers)
-        units = self.plan.units
-        readers = sorted(set(units[0].workers))
-        source = client.scatter(self.pipeline.source, workers=readers, broadcast=True,
-                                hash=False, direct=True)   # straight to the readers
-        root = str(default_store().root)
-        for k, unit in enumerate(units):
-            down = units[k + 1] if k + 1 < len(units) else None
-            route = self.pipeline.stage(down.key_stage).op if down and down.key_stage else None
-            for i, addr in enumerate(unit.workers):
-                spec = InstanceSpec(
-                    self.run_id, unit, i, units[k - 1] if k else None, down, route,
-                    {s.name: self.artifacts[s.name] for s in segments(unit.nodes)
-                     if s.name in self.artifacts},
-                    root, self.credits, t0, self.interval, self.sink_kind,
-                    self.batches, self.duration, data, token, self.epoch)
-                self.futures.append(client.submit(
-                    instance_main, spec, source if k == 0 else None,
-                    key=f"{self.run_id}-u{k}-{i}", workers=[addr],
-                    allow_other_workers=False, pure=False))
+        self.data = client.run(W.install, workers=self.gens[0].workers)
+        self.token = secrets.token_hex(16)
+        client.run(W.prepare, self.run_id, t0, self.interval, self.token,
+                   workers=self.gens[0].workers)
+        from distributed import as_completed
+
+        self._ac = as_completed()
+        self._launch(self.gens[0])
         self._rows.extend(self._zero_rows())
         self.status = "running"
         self.event("started", f"dask engine: {len(self.futures)} instance(s) on "
@@ -133,6 +179,39 @@ class DaskRun(Run):
         threading.Thread(target=self._poll, name=f"wb-poll-{self.run_id}",
                          daemon=True).start()
         return self
+
+    def _launch(self, gen: Generation) -> None:
+        """Submit generation ``gen``'s instances: one long-lived task each, pinned to its
+        worker. A generation after the first waits for its switch point (and, where it
+        takes something over, for its cut) before it reads anything."""
+        client = self.session.client
+        new = [w for w in gen.workers if w not in self.data]
+        if new:                                  # workers this run has not used yet
+            self.data.update(client.run(W.install, workers=new))
+            client.run(W.prepare, self.run_id, self.started, self.interval, self.token,
+                       workers=new)
+        units = gen.plan.units
+        readers = sorted(set(units[0].workers))
+        source = client.scatter(self.pipeline.source, workers=readers, broadcast=True,
+                                hash=False, direct=True)   # straight to the readers
+        root = str(default_store().root)
+        for k, unit in enumerate(units):
+            down = units[k + 1] if k + 1 < len(units) else None
+            route = self.pipeline.stage(down.key_stage).op if down and down.key_stage else None
+            for i, addr in enumerate(unit.workers):
+                spec = InstanceSpec(
+                    self.run_id, unit, i, units[k - 1] if k else None, down, route,
+                    {s.name: gen.artifacts[s.name] for s in segments(unit.nodes)
+                     if s.name in gen.artifacts},
+                    root, self.credits, self.started, self.interval, self.sink_kind,
+                    self.batches, self.duration, self.data, self.token, self.epoch,
+                    gen.index, (k, i) in gen.takeovers)
+                fut = client.submit(
+                    instance_main, spec, source if k == 0 else None,
+                    key=f"{self.run_id}-g{gen.index}-u{k}-{i}", workers=[addr],
+                    allow_other_workers=False, pure=False)
+                gen.futures.append(fut)
+                self._ac.add(fut)
 
     # --- watch and poll ------------------------------------------------------------------
     def _poll(self) -> None:
@@ -152,31 +231,66 @@ class DaskRun(Run):
                 return
 
     def _watch(self) -> None:
-        from distributed import as_completed
-
         aborted: list[str] = []
         try:
-            for fut in as_completed(self.futures):
-                if self._done.is_set():
+            while True:
+                for fut in self._ac:
+                    if self._done.is_set():
+                        return
+                    if fut.status == "error":
+                        self._fail(fut.exception())
+                        return
+                    res = fut.result()
+                    if res.get("status") == "failed":
+                        self._fail(res["error"])
+                        return
+                    if res.get("status") == "aborted":
+                        aborted.append(res["instance"])
+                        continue
+                    gen = self.gens[res["gen"]]
+                    gen.results[(res["unit"], res["index"])] = res
+                    self._handed(gen)
+                if aborted:
+                    self._fail(RunError(f"instance(s) {', '.join(aborted)} were cut off from "
+                                        "their channels; the run stopped."))
                     return
-                if fut.status == "error":
-                    self._fail(fut.exception())
-                    return
-                res = fut.result()
-                if res.get("status") == "failed":
-                    self._fail(res["error"])
-                    return
-                if res.get("status") == "aborted":
-                    aborted.append(res["instance"])
-                else:
-                    self._results.append(res)
-            if aborted:
-                self._fail(RunError(f"instance(s) {', '.join(aborted)} were cut off from "
-                                    "their channels; the run stopped."))
-                return
+                if not self._reconfiguring():       # nothing more will be added
+                    break
+                time.sleep(0.02)                    # a restart: its generation comes next
             self._complete()
         except Exception as exc:  # noqa: BLE001 - report whatever broke the watcher
             self._fail(exc)
+
+    def _reconfiguring(self) -> bool:
+        return any(not rc.done for rc in self.reconfigurations)
+
+    def _handed(self, old: Generation) -> None:
+        """An instance of ``old`` ended: send every instance of the generation after it
+        whose old instances have all ended what it takes over."""
+        if old.index + 1 >= len(self.gens):
+            return
+        new = self.gens[old.index + 1]
+        if new.start is None:
+            return                                  # not switched yet (restart: later)
+        from ..cut import Cut
+        from .handover import cut_for
+
+        with self._handing:
+            self._hand(old, new, Cut, cut_for)
+
+    def _hand(self, old: Generation, new: Generation, Cut: Any, cut_for: Any) -> None:
+        for key, t in new.takeovers.items():
+            if key in new.given or not t.depends <= set(old.results):
+                continue
+            merged = Cut.merge(old.results[d]["cut"] for d in t.depends)
+            cut = cut_for(t, merged, new.plan.units[t.unit], new.start)
+            addr = new.plan.units[t.unit].workers[t.index]
+            self.session.client.run(W.give_cut, self.run_id, new.index, t.unit, t.index, cut,
+                                    workers=[addr])
+            new.given.add(key)
+            for rc in self.reconfigurations:
+                if rc.gen == new.index:
+                    rc.moved(key, cut)
 
     def _zero_rows(self) -> list[tuple]:
         """A first sample at time 0, for every operator, instance, the source and the sink,
@@ -194,18 +308,39 @@ class DaskRun(Run):
 
     def _absorb(self, got: dict) -> None:
         """Metrics and channel rows, and epochs: epoch k is complete when every instance
-        of the last unit has passed it (all of its batches reached the sink)."""
-        last = self.plan.units[-1]
+        of a last unit that gets batches of epoch k has passed it (all of its batches
+        reached the sink), in whichever generations processed them."""
         for rows, chans, epochs in got.values():
             self._rows.extend(rows)
             self._chans.extend(chans)
             for _, inst, k in epochs:
                 self._epoch_seen.setdefault(k, set()).add(inst)
-        while len(self._epoch_seen.get(self.epochs_done, ())) >= last.parallelism:
+        while self._epoch_complete(self.epochs_done):
             k = self.epochs_done
             self.event("epoch", f"epoch {k} complete: batches {k * self.epoch}-"
                        f"{(k + 1) * self.epoch - 1} reached the sink")
             self.epochs_done += 1
+
+    def _epoch_complete(self, k: int) -> bool:
+        lo, hi = k * self.epoch, (k + 1) * self.epoch
+        seen = self._epoch_seen.get(k, set())
+        need = 0
+        for g in self.gens:
+            if g.start is None:
+                continue
+            a, b = max(lo, g.start), min(hi, g.stop if g.stop is not None else hi)
+            if a >= b:
+                continue
+            last = g.plan.units[-1]
+            step = last.parallelism if last.routing == "spread" else 1
+            for i in range(last.parallelism):
+                if step > 1 and not any((s - i) % step == 0 for s in range(a, min(b, a + step))):
+                    continue
+                need += 1
+                name = f"{last.name}[{i}]" + (f"@g{g.index}" if g.index else "")
+                if name not in seen:
+                    return False
+        return need > 0
 
     def _teardown(self) -> None:
         try:
@@ -229,6 +364,8 @@ class DaskRun(Run):
         stopped = self._stop.is_set()        # (a duration that ran out is a normal finish)
         self.session.client.cancel(self.futures)
         self._finish("stopped" if stopped else "finished")
+        for rc in self.reconfigurations:
+            rc.settle(None)
 
     def _fail(self, exc: BaseException) -> None:
         with _FAIL_LOCK:
@@ -251,8 +388,58 @@ class DaskRun(Run):
                                     original=exc)
             self.event("failed", str(err).splitlines()[0])
             self._finish("failed", err)
+            for rc in self.reconfigurations:
+                rc.settle(RunError(f"the run failed during the reconfiguration: {err}"))
 
     # --- control -------------------------------------------------------------------------
+    def reconfigure(self, parallelism: dict | None = None, placement: dict | None = None,
+                    mode: str = "live") -> Any:
+        """Change the parallelism and placement of the running program; returns a
+        :class:`~workbench.runtime.stream.reconfigure.Reconfiguration` at once.
+
+        ``parallelism`` and ``placement`` are hints as in ``prog.run`` (stage -> instances,
+        stage -> compute, storage, a worker address or resources), applied on top of the
+        ones the run has. ``mode="live"`` (default) switches without stopping;
+        ``mode="restart"`` stops, hands over the state and restarts (the baseline). The
+        new plan is checked here: an unknown stage or worker, or parallelism > 1 for a
+        stateful operator without a key, raises at once and the run goes on untouched. A
+        request while one is in flight waits for it (they run one after another).
+        """
+        from .reconfigure import Reconfiguration
+
+        if mode not in ("live", "restart"):
+            raise GraphError(f"mode must be 'live' or 'restart'; got {mode!r}.")
+        if self.done or self.status != "running":
+            raise RunError(f"run {self.name or self.run_id} is {self.status}: only a running "
+                           "program can be reconfigured.\nFix: start it again with the "
+                           "parallelism and placement you want.")
+        for label, hints in (("parallelism", parallelism), ("placement", placement)):
+            if hints is not None and not isinstance(hints, dict):
+                raise GraphError(f"{label} must be a dict of stage -> hint; got {hints!r}.")
+        asked = ({**self._asked[0], **(placement or {})},
+                 {**self._asked[1], **(parallelism or {})})
+        plan = place(self.pipeline, self.session.workers, asked[0], asked[1])
+        rc = Reconfiguration(self, plan, asked, mode,
+                             {"parallelism": parallelism, "placement": placement})
+        self._asked = asked
+        self.reconfigurations.append(rc)
+        if self._queue is None:
+            import queue
+
+            self._queue = queue.Queue()
+            threading.Thread(target=self._reconfigurer, daemon=True,
+                             name=f"wb-reconfigure-{self.run_id}").start()
+        self._queue.put(rc)
+        return rc
+
+    def _reconfigurer(self) -> None:
+        while True:
+            rc = self._queue.get()
+            if self.done:
+                rc.settle(RunError("the run ended before the reconfiguration started."))
+                continue
+            rc.execute()
+
     def stop(self, timeout: float | None = 60) -> DaskRun:
         """Stop reading the source; batches in flight drain to the sink."""
         self._stop.set()
@@ -270,17 +457,24 @@ class DaskRun(Run):
             if self._stopping or self._done.is_set():
                 return
             self._stopping = True
+            gen = self.current
+            try:
+                stop_at = self._stop_generation(gen)
+                self.event("stopping", f"readers stop at batch {stop_at}: batches 0-"
+                           f"{stop_at - 1} are read")
+            except Exception as exc:  # noqa: BLE001 - a worker gone: the poller fails the run
+                self.event("stopping", f"could not reach the readers: {exc}")
+
+    def _stop_generation(self, gen: Generation) -> int:
+        """Phases 1 and 2 for generation ``gen``'s readers; returns the stop point."""
         client = self.session.client
-        readers = sorted(set(self.plan.units[0].workers))
-        try:
-            where = client.run(W.reader_positions, self.run_id, workers=readers)
-            claimed = [v for v in where.values() if v is not None]
-            stop_at = max(claimed) + 1 if claimed else 0
-            client.run(W.stop_readers_at, self.run_id, stop_at, workers=readers)
-            self.event("stopping", f"readers stop at batch {stop_at}: batches 0-"
-                       f"{stop_at - 1} are read")
-        except Exception as exc:  # noqa: BLE001 - a worker gone: the poller fails the run
-            self.event("stopping", f"could not reach the readers: {exc}")
+        readers = sorted(set(gen.plan.units[0].workers))
+        where = client.run(W.reader_positions, self.run_id, workers=readers, gen=gen.index)
+        claimed = [v for v in where.values() if v is not None]
+        stop_at = max(claimed) + 1 if claimed else (gen.start or 0)
+        client.run(W.stop_readers_at, self.run_id, stop_at, workers=readers, gen=gen.index)
+        gen.stop = stop_at
+        return stop_at
 
     def where(self) -> dict[str, Any]:
         """Each worker's view of this run: live instances, what each inbox waits for
@@ -298,9 +492,10 @@ class DaskRun(Run):
         """Where each instance ran (from the instances themselves) and how it ended."""
         import pandas as pd
 
-        rows = [{"unit": r["unit"], "instance": r["instance"], "index": r["index"],
-                 "planned": self.plan.units[r["unit"]].workers[r["index"]],
-                 "worker": r["worker"], "status": r["status"]} for r in self._results]
+        rows = [{"generation": g.index, "unit": r["unit"], "instance": r["instance"],
+                 "index": r["index"], "planned": g.plan.units[r["unit"]].workers[r["index"]],
+                 "worker": r["worker"], "status": r["status"]}
+                for g in self.gens for r in g.results.values()]
         return pd.DataFrame(rows)
 
     def metric_rows(self, start: int = 0) -> list[tuple]:
@@ -321,12 +516,13 @@ class DaskRun(Run):
             from .frames import Piece
             from .inbox import join
 
-            last = max(r["unit"] for r in self._results) if self._results else 0
             parts: dict[int, list[tuple[int, Any]]] = {}
-            for r in self._results:
-                if r["unit"] == last and isinstance(r.get("sink"), dict):
-                    for seq, part in r["sink"].items():
-                        parts.setdefault(seq, []).append((r["index"], part))
+            for g in self.gens:          # each generation's sink parts: its batches
+                last = len(g.plan.units) - 1
+                for r in g.results.values():
+                    if r["unit"] == last and isinstance(r.get("sink"), dict):
+                        for seq, part in r["sink"].items():
+                            parts.setdefault(seq, []).append((r["index"], part))
             arrays = []
             for seq in sorted(parts):     # instances' parts, back in input order by key
                 pieces = [Piece(*p) if isinstance(p, tuple) else Piece(p)
@@ -351,7 +547,7 @@ class DaskRun(Run):
             raise GraphError(f"stage {stage!r} is stateless.")
         if not self._done.is_set():
             raise RunError("state is collected when the run ends; run.wait() first.")
-        have = [(r["index"], r["states"][stage]) for r in self._results
+        have = [(r["index"], r["states"][stage]) for r in self.current.results.values()
                 if stage in r.get("states", {})]
         if not have:
             raise RunError(f"no instance of {stage!r} reported its state.")

@@ -49,10 +49,24 @@ class InstanceSpec:
     data_addresses: dict[str, tuple[str, int]] = field(default_factory=dict)
     token: str = ""
     epoch: int = 100                 # batches per epoch (checkpoint/reconfiguration unit)
+    gen: int = 0                     # the run's generation (plan) this instance belongs to
+    needs_cut: bool = False          # waits for what it takes over from the generation before
 
     @property
     def name(self) -> str:
-        return f"{self.unit.name}[{self.index}]"
+        return f"{self.unit.name}[{self.index}]" + (f"@g{self.gen}" if self.gen else "")
+
+    @property
+    def stride(self) -> int:
+        """Sequence numbers this instance gets: every ``stride``-th (spread instances)."""
+        return self.unit.parallelism if self.unit.routing == "spread" else 1
+
+    def first(self, start: int) -> int:
+        """The first sequence number at or after ``start`` this instance gets."""
+        step = self.stride
+        if step == 1:
+            return start
+        return start + (self.index - start) % step
 
 
 def instance_main(spec: InstanceSpec, source: Any = None) -> dict:
@@ -81,11 +95,13 @@ class Instance:
         self.rs = run_state(worker, spec.run_id, spec.t0, spec.interval)
         self.rs.enter(spec.name)
         self.plane = dataplane(worker)
-        self.key = (spec.run_id, spec.unit.index, spec.index)
+        self.key = (spec.run_id, spec.gen, spec.unit.index, spec.index)
         self.out = _Output(spec, self.plane, self.rs)
         self.source_records = 0
         self.t_first: float | None = None
         self.chain: Any = None
+        self.open_epoch: int | None = None      # the epoch of the last batch taken
+        self.loaded: Any = None                 # what it took over (a reconfiguration)
 
     def run(self, source: Any) -> dict:
         spec, rs = self.spec, self.rs
@@ -97,9 +113,17 @@ class Instance:
         inbox = None if spec.upstream is None else self.plane.inbox(self.key)
         if inbox is not None:
             inbox.configure(spec.credits)
+        # a generation after the first starts where the one before stopped (known only
+        # at the switch), with the state and pending records it hands over
+        start = rs.wait_for("the switch point", lambda: rs.start_at.get(spec.gen))
+        if spec.needs_cut:
+            key = (spec.gen, spec.unit.index, spec.index)
+            self.loaded = rs.wait_for("its cut", lambda: rs.cuts.pop(key, None))
+            self.chain.load(self.loaded)
+            self.out.load(self.loaded)
         waiting = rs.recorder.inbox(spec.unit.name, spec.index)
         reading = rs.recorder.point("source", spec.index) if spec.upstream is None else None
-        for seq, piece in _inputs(spec, source, rs, inbox):
+        for seq, piece in _inputs(spec, source, rs, inbox, start):
             batch = piece.records
             if self.t_first is None:
                 self.t_first = time.time()
@@ -113,31 +137,50 @@ class Instance:
             if inbox is not None:
                 waiting.queue = inbox.waiting()
             self._mark_epoch(seq)
+        self._close_epoch()
         self.out.end()
-        return self.report("stopped" if rs.stop_at is not None else "finished")
+        return self.report("stopped" if spec.gen in rs.stop_at else "finished")
 
     def _push(self, seq: int, batch: np.ndarray, chunk: bool) -> np.ndarray | None:
         nodes = self.chain.segment_nodes()
-        if self.spec.unit.routing == "spread" and any(n.carry is not None for n in nodes):
+        if (self.spec.unit.routing == "spread" and self.t_pushed
+                and any(n.carry is not None for n in nodes)):
             raise _carry_error(self.spec, nodes, seq)
+        self.t_pushed = True       # (records taken over from before a switch: not a carry)
         return self.chain.push(batch, seq, chunk)
 
+    t_pushed = False
+
     def _mark_epoch(self, seq: int) -> None:
-        """At the sink: this instance's share of an epoch has arrived."""
-        spec = self.spec
-        step = spec.unit.parallelism if spec.unit.routing == "spread" else 1
-        if spec.downstream is None and (seq + step) // spec.epoch > seq // spec.epoch:
-            with self.rs.lock:
-                self.rs.epochs.append((time.time(), spec.name, seq // spec.epoch))
+        """At the sink: this instance's share of an epoch has arrived (its batches come in
+        order per instance: a batch of a later epoch closes the one before)."""
+        if self.spec.downstream is not None:
+            return
+        e = seq // self.spec.epoch
+        if self.open_epoch is not None and e > self.open_epoch:
+            self._close_epoch()
+        self.open_epoch = e
+        step = self.spec.stride
+        if (seq + step) // self.spec.epoch > e:
+            self._close_epoch()
+
+    def _close_epoch(self) -> None:
+        if self.open_epoch is None:
+            return
+        with self.rs.lock:
+            self.rs.epochs.append((time.time(), self.spec.name, self.open_epoch))
+        self.open_epoch = None
 
     def report(self, status: str) -> dict:
         """What the client gets back from this instance."""
         spec = self.spec
         out = {"status": status, "instance": spec.name, "unit": spec.unit.index,
-               "index": spec.index, "worker": self.worker.address}
+               "index": spec.index, "worker": self.worker.address, "gen": spec.gen}
         if status in ("finished", "stopped"):
             nodes = self.chain.segment_nodes()
-            out.update({"t_first": self.t_first, "t_last": time.time(),
+            cut = self.chain.export(self._groups())
+            self.out.export(cut)
+            out.update({"t_first": self.t_first, "t_last": time.time(), "cut": cut,
                         "thread": threading.current_thread().name,
                         "source_records": self.source_records,
                         "sink": self.out.sink_value(),
@@ -147,50 +190,53 @@ class Instance:
                                    zip(n.segment.stages, n.states) if st is not None}})
         return out
 
+    def _groups(self) -> range | None:
+        """The key groups this instance owns (of its unit's keyed stage)."""
+        u = self.spec.unit
+        return range(*u.group_range(self.spec.index)) if u.routing == "keyed" else None
+
     def close(self) -> None:
         self.out.close()
         self.plane.drop(self.key)
         self.rs.leave(self.spec.name)
 
 
-def _inputs(spec: InstanceSpec, source: Any, rs: Any, inbox: Any
+def _inputs(spec: InstanceSpec, source: Any, rs: Any, inbox: Any, start: int = 0
             ) -> Iterator[tuple[int, Piece]]:
-    """``(seq, piece)``: from the inbox, or read from the source."""
+    """``(seq, piece)`` from ``start`` on: from the inbox, or read from the source."""
     if spec.upstream is not None:
         up = spec.upstream
         parts = up.parallelism if up.coverage == "all" else 1
-        mine = spec.unit.parallelism if spec.unit.routing == "spread" else 1
         yield from inbox.batches(up.parallelism, parts, spec.unit.ordered, rs.abort,
-                                 spread=up.coverage == "spread",
-                                 start=spec.index if mine > 1 else 0, stride=mine,
-                                 keyed=spec.unit.routing == "keyed")
+                                 spread=up.coverage == "spread", start=spec.first(start),
+                                 stride=spec.stride, keyed=spec.unit.routing == "keyed")
         return
-    step = spec.unit.parallelism if spec.unit.routing == "spread" else 1
-    seq = spec.index if step > 1 else 0
+    step = spec.stride
+    seq = spec.first(start)
     limit = spec.batches if source.num_batches is None else (
         source.num_batches if spec.batches is None else min(spec.batches, source.num_batches))
     while limit is None or seq < limit:
-        if not _claim(rs, spec.name, seq):
+        if not _claim(rs, spec.gen, spec.name, seq):
             return
         yield seq, Piece(source.batch(seq))
         seq += step
 
 
-def _claim(rs: Any, name: str, seq: int, patience: float = 60.0) -> bool:
-    """Claim ``seq`` for reading (see ``RunState``): ``False`` when the run stops below it.
-    While a stop is being decided, wait for its point (a client gone for ``patience``
-    seconds ends the run)."""
+def _claim(rs: Any, gen: int, name: str, seq: int, patience: float = 60.0) -> bool:
+    """Claim ``seq`` for reading (see ``RunState``): ``False`` when this generation stops
+    below it. While a stop is being decided, wait for its point (a client gone for
+    ``patience`` seconds ends the run)."""
     deadline = time.monotonic() + patience
     with rs.claims:
-        while rs.stop_requested and rs.stop_at is None:
+        while rs.stop_requested.get(gen) and gen not in rs.stop_at:
             if rs.abort.is_set() or time.monotonic() > deadline:
                 raise Aborted()
             rs.claims.wait(0.05)
         if rs.abort.is_set():
             raise Aborted()
-        if rs.stop_at is not None and seq >= rs.stop_at:
+        if gen in rs.stop_at and seq >= rs.stop_at[gen]:
             return False
-        rs.readers[name] = seq
+        rs.readers[(gen, name)] = seq
         return True
 
 
@@ -208,7 +254,7 @@ class _Output:
         if down is not None:
             for j, addr in enumerate(down.workers):
                 self.senders.append(plane.sender(
-                    addr, spec.data_addresses.get(addr), (spec.run_id, down.index, j),
+                    addr, spec.data_addresses.get(addr), (spec.run_id, spec.gen, down.index, j),
                     spec.index, spec.credits, rs.abort, spec.token))
             self.edge = rs.recorder.channel(edge_name(spec.unit.name, down.name), spec.index)
             if down.routing == "keyed":
@@ -289,6 +335,20 @@ class _Output:
         operator downstream read (its one sender knows them)."""
         return [] if self.history is None else self.history.leftovers()
 
+    def export(self, cut: Any) -> None:
+        """The records a parallel peeking operator downstream has yet to read, as pending
+        at its input (what one instance of it would hold)."""
+        if self.history is not None:
+            pending, fired = self.history.export()
+            stage = self.spec.downstream.fission.name
+            cut.pending[stage], cut.fired[stage] = pending, fired
+
+    def load(self, cut: Any) -> None:
+        if self.history is not None:
+            stage = self.spec.downstream.fission.name
+            if stage in cut.pending:
+                self.history.load(cut.pending[stage])
+
     def close(self) -> None:
         for s in self.senders:
             s.close()
@@ -325,6 +385,19 @@ class History:
             self.tail = np.concatenate([self.tail, y])[-(self.window - 1):]
         self.position = p + len(y)
         return out, need
+
+    def export(self) -> tuple[np.ndarray, bool]:
+        """The records from the next firing's start on, and whether any firing read."""
+        fires = self.op.fires(self.position)
+        n = self.position - fires * self.consumes
+        tail = self.tail if self.tail is not None else np.empty(0)
+        return tail[len(tail) - n:].copy() if n else tail[:0].copy(), fires > 0
+
+    def load(self, pending: np.ndarray) -> None:
+        """Go on from ``pending`` (records from a firing's start on): their start is a
+        firing boundary, so counting positions from it keeps every window in place."""
+        self.tail = pending[-(self.window - 1):].copy() if self.window > 1 else pending[:0]
+        self.position = len(pending)
 
     def leftovers(self) -> list[str]:
         fires = self.op.fires(self.position)

@@ -12,7 +12,9 @@ from .channels import dataplane
 
 
 class RunState:
-    """One run as seen by one worker process: flags, metrics, live instances."""
+    """One run as seen by one worker process: flags, metrics, live instances, and per
+    generation (a plan the run has been running: 0, then one more per reconfiguration)
+    where its readers start and stop and the cuts its new instances wait for."""
 
     def __init__(self, run_id: str, worker: str, t0: float, interval: float) -> None:
         self.run_id = run_id
@@ -20,10 +22,13 @@ class RunState:
         # stopping (see reader_positions): readers claim each sequence number under the
         # lock before they read it; once a stop is requested they claim nothing more until
         # the stop point is known, then read everything below it, so that the output of a
-        # stopped run is the output of a whole prefix of its source
-        self.stop_requested = False
-        self.stop_at: int | None = None
-        self.readers: dict[str, int] = {}        # reader instance -> its last claim
+        # stopped run (or of a generation handing over to the next) is the output of a
+        # whole prefix of its source
+        self.stop_requested: dict[int, bool] = {}
+        self.stop_at: dict[int, int] = {}
+        self.start_at: dict[int, int] = {0: 0}   # generation -> its first sequence number
+        self.readers: dict[tuple[int, str], int] = {}   # (gen, reader) -> its last claim
+        self.cuts: dict[tuple[int, int, int], Any] = {}  # (gen, unit, index) -> its cut
         self.recorder = Recorder(worker, interval, t0=t0)
         self.instances: set[str] = set()
         self.epochs: list[tuple[float, str, int]] = []   # (time, instance, epoch completed)
@@ -41,6 +46,23 @@ class RunState:
     def leave(self, name: str) -> None:
         with self.lock:
             self.instances.discard(name)
+
+    def wait_for(self, what: str, ready: Any, patience: float | None = None) -> Any:
+        """Block until ``ready()`` returns something other than ``None`` (checked under
+        the lock, woken by notify), or the run aborts."""
+        from .frames import Aborted
+
+        deadline = None if patience is None else time.monotonic() + patience
+        with self.claims:
+            while True:
+                got = ready()
+                if got is not None:
+                    return got
+                if self.abort.is_set():
+                    raise Aborted()
+                if deadline is not None and time.monotonic() > deadline:
+                    raise Aborted(f"gave up waiting for {what}")
+                self.claims.wait(0.05)
 
 
 def run_state(worker: Any, run_id: str, t0: float = 0.0, interval: float = 0.25) -> RunState:
@@ -81,28 +103,70 @@ def prepare(run_id: str, t0: float, interval: float, token: str, dask_worker: An
     return True
 
 
-def reader_positions(run_id: str, dask_worker: Any) -> int | None:
-    """Stop, phase 1: from now on this worker's source readers claim no new sequence
-    number until the stop point arrives; returns the highest one they claimed (None: no
-    reader here, or none claimed yet). A reader busy with its claim (blocked on credits,
-    say) goes on with it: nothing waits for it here."""
+def reader_positions(run_id: str, dask_worker: Any, gen: int = 0) -> int | None:
+    """Stop, phase 1: from now on this worker's source readers of generation ``gen``
+    claim no new sequence number until the stop point arrives; returns the highest one
+    they claimed (None: no reader here, or none claimed yet). A reader busy with its claim
+    (blocked on credits, say) goes on with it: nothing waits for it here."""
     rs = dataplane(dask_worker).runs.get(run_id)
     if rs is None:
         return None
     with rs.lock:
-        rs.stop_requested = True
-        return max(rs.readers.values(), default=None)
+        rs.stop_requested[gen] = True
+        return max((v for (g, _), v in rs.readers.items() if g == gen), default=None)
 
 
-def stop_readers_at(run_id: str, stop_at: int, dask_worker: Any) -> bool:
-    """Stop, phase 2: readers read every sequence number below ``stop_at`` (one past the
-    highest claim of phase 1), then end."""
+def stop_readers_at(run_id: str, stop_at: int, dask_worker: Any, gen: int = 0) -> bool:
+    """Stop, phase 2: readers of generation ``gen`` read every sequence number below
+    ``stop_at`` (one past the highest claim of phase 1), then end."""
     rs = dataplane(dask_worker).runs.get(run_id)
     if rs is not None:
         with rs.claims:
-            rs.stop_at = stop_at
+            rs.stop_at[gen] = stop_at
             rs.claims.notify_all()
     return rs is not None
+
+
+def start_at(run_id: str, gen: int, seq: int, dask_worker: Any) -> bool:
+    """Generation ``gen`` takes over at sequence number ``seq``: its readers start there,
+    its consumers expect it first."""
+    rs = dataplane(dask_worker).runs.get(run_id)
+    if rs is not None:
+        with rs.claims:
+            rs.start_at[gen] = seq
+            rs.claims.notify_all()
+    return rs is not None
+
+
+def give_cut(run_id: str, gen: int, unit: int, index: int, cut: Any,
+             dask_worker: Any) -> bool:
+    """What a new instance takes over (its cut), put where it waits for it."""
+    rs = dataplane(dask_worker).runs.get(run_id)
+    if rs is not None:
+        with rs.claims:
+            rs.cuts[(gen, unit, index)] = cut
+            rs.claims.notify_all()
+    return rs is not None
+
+
+def entered(run_id: str, dask_worker: Any) -> list[str]:
+    """The instances of a run that have started on this worker."""
+    rs = dataplane(dask_worker).runs.get(run_id)
+    if rs is None:
+        return []
+    with rs.lock:
+        return sorted(rs.instances)
+
+
+def drop_generation(run_id: str, gen: int, dask_worker: Any) -> int:
+    """Free what a drained generation left on this worker (its inboxes); returns how
+    many."""
+    plane = dataplane(dask_worker)
+    with plane.lock:
+        keys = [k for k in plane.inboxes if k[0] == run_id and k[1] == gen]
+    for k in keys:
+        plane.drop(k)
+    return len(keys)
 
 
 def abort(run_id: str, dask_worker: Any) -> bool:
@@ -148,8 +212,10 @@ def where(run_id: str, dask_worker: Any) -> dict[str, Any]:
     out = plane.describe(run_id)
     if rs is not None:
         with rs.lock:
-            out.update(instances=sorted(rs.instances), readers=dict(rs.readers),
-                       stop_at=rs.stop_at, stop_requested=rs.stop_requested)
+            out.update(instances=sorted(rs.instances),
+                       readers={f"{name}@g{g}": v for (g, name), v in rs.readers.items()},
+                       start_at=dict(rs.start_at), stop_at=dict(rs.stop_at),
+                       stop_requested=dict(rs.stop_requested))
     return out
 
 
@@ -159,5 +225,5 @@ def active(dask_worker: Any) -> dict[str, list[str]]:
     with plane.lock:
         out = {rid: sorted(rs.instances) for rid, rs in plane.runs.items() if rs.instances}
         for key in plane.inboxes:
-            out.setdefault(key[0], []).append(f"inbox {key[1]}.{key[2]}")
+            out.setdefault(key[0], []).append(f"inbox g{key[1]} {key[2]}.{key[3]}")
     return out
