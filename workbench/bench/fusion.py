@@ -21,8 +21,9 @@ Every rate is a steady rate: each variant runs a short and a long stream (``SHOR
 ``LONG`` batches) and the rate is the extra records over the extra seconds, so start-up
 (plan, thread, tasks, the first batch's check of the fused loop) cancels out. Each
 variant's measurement is paired with a ``hand`` measurement taken just before it (the
-machine is shared and noisy: a ratio of two rates measured seconds apart says more than
-either rate); ratios are per pair, then the median over ``--repeat`` (5) repetitions.
+machine is shared and noisy: a ratio of two rates measured a second apart says more than
+either rate), ``PAIRS`` pairs per variant in each of ``--repeat`` (5) repetitions; ratios
+are per pair, then the median over all pairs.
 
 The operators are written as a careful user writes them: ``smooth`` keeps its average in
 a local variable during the loop (``state[0]`` read before, written after), as the hand
@@ -45,7 +46,8 @@ from .stream import base, batch
 
 BATCH = 65536
 CHAINS = (2, 4, 8)
-SHORT, LONG = 32, 2048
+SHORT, LONG = 32, 1024
+PAIRS = 3                      # hand/variant pairs per variant and repetition
 QUICK_SHORT, QUICK_LONG = 2, 12
 VARIANTS = ("hand", "chained", "local", "local_unfused", "dask")
 BARS = {"local/hand": 0.8, "dask/hand": 0.7}
@@ -233,7 +235,8 @@ def steady(v: str, k: int, short: int, long: int, session: Any) -> float:
     return (long - short) * BATCH / (b - a) if b > a else float("nan")
 
 
-def measure(session: Any, repeat: int, short: int, long: int) -> tuple[dict, dict]:
+def measure(session: Any, repeat: int, short: int, long: int, pairs: int = PAIRS
+            ) -> tuple[dict, dict]:
     """``{k: {variant: [(rate, hand rate just before), ...]}}`` and the fused loops."""
     session.client.run(_warm, 0)
     loops = {k: check(k, session) for k in CHAINS}
@@ -246,15 +249,16 @@ def measure(session: Any, repeat: int, short: int, long: int) -> tuple[dict, dic
         for k in CHAINS:
             r = rep % len(others)
             for v in others[r:] + others[:r]:
-                h = steady("hand", k, short, long, session)
-                res[k][v].append((steady(v, k, short, long, session), h))
+                for _ in range(pairs):
+                    h = steady("hand", k, short, long, session)
+                    res[k][v].append((steady(v, k, short, long, session), h))
     return res, loops
 
 
 def rows_of(res: dict, loops: dict, quick: bool = False) -> list[dict[str, Any]]:
     rows = []
     for k, by in res.items():
-        row: dict[str, Any] = {"ops": f"{k} + smooth", "reps": len(by["local"])}
+        row: dict[str, Any] = {"ops": f"{k} + smooth", "pairs": len(by["local"])}
         row["hand_Mrps"] = median(h for pairs in by.values() for _, h in pairs) / 1e6
         for v, pairs in by.items():
             row[f"{v}_Mrps"] = median(r for r, _ in pairs) / 1e6
@@ -278,16 +282,16 @@ def main(args: Any) -> int:
     owned = session is None and current() is None
     session = session or current() or cluster()
     try:
-        res, loops = measure(session, repeat, short, long)
+        res, loops = measure(session, repeat, short, long, 1 if quick else PAIRS)
     finally:
         if owned:
             session.close()
     rows = rows_of(res, loops, quick)
     notes = (
         f"Mrps = million records/s, steady: ({long} - {short}) batches of {BATCH} records "
-        f"over the difference of the two runs' seconds; median of {repeat} repetition(s), "
-        "variants interleaved, each paired with a hand run just before it; ratios per "
-        "pair, then the median. hand = "
+        f"over the difference of the two runs' seconds; {repeat} repetition(s) of {PAIRS} "
+        "pairs per variant, variants interleaved, each run paired with a hand run just "
+        "before it; medians, ratios per pair then the median. hand = "
         "one hand-written numba loop; chained = the operators' functions, each njit, "
         "called in one njit function; local_unfused = local engine with "
         "WORKBENCH_LOOP_FUSION=0; dask = Dask engine, one unit on one worker, discard "

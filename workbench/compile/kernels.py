@@ -3,6 +3,7 @@
 ``group_order`` is the keyed-state router: it hashes integer keys into key groups and
 returns a stable order that lays records out group by group. :func:`key_groups` is the
 same hash in numpy, used where records are routed outside compiled code; both must agree.
+``scatter`` puts records routed by key back in their batch's order.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ def group_order(keys, groups):
         order[pos[g]] = i
         pos[g] += 1
     return order, bounds
+
+
+@njit(nogil=True, cache=True)
+def scatter(out, positions, records):
+    """``out[positions[i]] = records[i]``: records routed by key, back in their places."""
+    for i in range(positions.shape[0]):
+        out[positions[i]] = records[i]
 
 
 def key_groups(keys: np.ndarray, groups: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ...compile.kernels import scatter
 from .frames import END, LOST, Aborted, Piece, recv_frame
 
 
@@ -232,6 +233,10 @@ def join(pieces: list[Piece], keep: bool = False) -> Piece:
     if len(pieces) == 1:
         x, pos = pieces[0].records, pieces[0].positions
     else:
+        if pieces[0].positions is not None and not keep:
+            whole = _in_place(pieces)
+            if whole is not None:
+                return Piece(whole)
         x = np.concatenate([p.records for p in pieces])
         pos = None
         if pieces[0].positions is not None:
@@ -239,6 +244,23 @@ def join(pieces: list[Piece], keep: bool = False) -> Piece:
             order = np.argsort(pos, kind="stable")
             x, pos = x[order], pos[order]
     return Piece(x, pos if keep else None)
+
+
+def _in_place(pieces: list[Piece]) -> np.ndarray | None:
+    """Every record of a batch (positions ``0..n-1``, each once): each put back in its
+    place, no sort; ``None`` when the pieces are not a whole batch."""
+    n = sum(len(p.records) for p in pieces)
+    if max(int(p.positions.max()) for p in pieces) != n - 1:
+        return None
+    first = pieces[0].records
+    out = np.empty((n,) + first.shape[1:], first.dtype)
+    plain = first.ndim == 1 and first.dtype.kind in "biuf"
+    for p in pieces:
+        if plain:
+            scatter(out, p.positions, p.records)
+        else:
+            out[p.positions] = p.records
+    return out
 
 
 class _Acks:
