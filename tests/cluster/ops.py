@@ -117,3 +117,10 @@ def uneven(i):
     if i % 2:
         time.sleep(0.01)
     return np.full(100, 1.0)
+
+
+def throttled(i, size=1024, pause=0.002):
+    """Batch ``i`` of an unbounded source that takes ``pause`` seconds per batch (a run
+    that is still going when it is reconfigured)."""
+    time.sleep(pause)
+    return np.random.default_rng(10_000 + i).random(size)

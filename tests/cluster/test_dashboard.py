@@ -139,3 +139,36 @@ def test_widget_is_quiet_outside_a_kernel(session):
     assert not in_kernel()
     run = program().run(batches=8, session=session, widget=True).wait()
     assert run._dashboard is None and show(run) is None
+
+
+def test_the_controls_reconfigure_the_run_and_the_views_follow(session):
+    run = program().run(duration=600.0, sink="discard", session=session)
+    board = run.dashboard()
+    assert wait_updates(board, 2, timeout=60) >= 2
+    count, where = board._rows["scale"]
+    assert count.value == 1 and where.value is None
+    assert board._on_apply() is None and "nothing to change" in board.answer.value
+    count.value = 2
+    board._rows["running_sum"][1].value = "storage"
+    rc = board._on_apply()
+    assert rc is not None and "Reconfiguration" in board.answer.value
+    rc.wait(60)
+    assert wait_updates(board, 3, timeout=60) >= 3
+    units = board.layout.units                          # the new plan's units
+    assert units[0].stages == ("scale",) and units[0].parallelism == 2
+    assert units[-1].stages == ("running_sum",) and board.layout.resources[
+        units[-1].workers[0]] == "storage"
+    assert "running_sum" in board.placement.value
+    assert board._rows["scale"][0].value == 2          # the controls show the new plan
+    shapes = board.figure.layout.shapes
+    assert len(shapes) == 1 and shapes[0].x0 == pytest.approx(
+        [t for t, _ in board._marks][0])
+    assert any("switched at batch" in (a.text or "") for a in board.figure.layout.annotations)
+    board._rows["running_sum"][0].value = 2            # a stateful stage: refused, runs on
+    assert board._on_apply() is None and "running_sum" in board.answer.value
+    assert run.status == "running"
+    run._stop_readers()
+    run.wait(timeout=60)
+    assert board.apply_button.disabled
+    static = board.static()[PLOTLY_MIME]
+    assert len(static["layout"]["shapes"]) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from IPython.core.error import UsageError
 
 from tests.conftest import ipython_shell as get_ipython
 
@@ -78,10 +79,38 @@ def test_wb_cluster_connects_to_a_scheduler_address(ip, session, capsys):
 def test_wb_cluster_with_nothing_listening_is_a_usage_error(ip, session):
     import socket
 
-    from IPython.core.error import UsageError
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(UsageError, match=f"no Dask scheduler answered at tcp://127.0.0.1:{port}"):
         ip.run_line_magic("wb", f"cluster tcp://127.0.0.1:{port}")
+
+
+def test_wb_reconfigure_changes_a_running_cell_program(ip, session, capsys, monkeypatch):
+    import functools
+
+    import workbench as wb
+
+    from .ops import throttled
+
+    monkeypatch.delenv("WORKBENCH_ENGINE", raising=False)
+    ip.user_ns["forever"] = wb.sources.generator(functools.partial(throttled, size=4000))
+    ip.run_cell_magic("stream", "live --source forever --no-widget", CELL)
+    run = ip.user_ns["live"]
+    assert run.status == "running" and len(run.plan.units) == 1
+    capsys.readouterr()
+    rc = ip.run_line_magic("wb", "reconfigure live shifted=2 --placement total=storage "
+                                 "doubled=storage --wait")
+    printed = capsys.readouterr().out
+    assert "switched" in printed and f"at batch {rc.switch}" in printed
+    storage = [a for a, r in session.workers.items() if r.get("storage")]
+    assert run.placement["total"] == storage and len(run.placement["shifted"]) == 2
+    with pytest.raises(UsageError, match="nope"):                 # refused; runs on
+        ip.run_line_magic("wb", "reconfigure live nope=2")
+    with pytest.raises(UsageError, match="nothing to change"):
+        ip.run_line_magic("wb", "reconfigure live")
+    assert run.status == "running"
+    run.stop()
+    n = run.source_records
+    read = np.concatenate([throttled(i, 4000, 0) for i in range(n // 4000)])
+    np.testing.assert_allclose(run.output, np.cumsum(read + 1.0) * 2.0)

@@ -18,6 +18,7 @@ BENCHMARKS = {
     "calls": "workbench.bench.calls",       # functions: single calls vs map vs submit loop
     "fusion": "workbench.bench.fusion",     # loop fusion vs a hand-written single loop
     "streamit": "workbench.bench.streamit",  # the StreamIt programs on both engines
+    "reconfigure": "workbench.bench.reconfigure",  # live reconfiguration vs stop-and-restart
 }
 
 

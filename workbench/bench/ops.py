@@ -25,7 +25,7 @@ from ..model.graph import operator
 from ..model.sources import array
 
 __all__ = ["ELEMENTWISE", "PROGRAMS", "chain", "count_all", "count_per_user", "fir",
-           "fir_program", "mean4", "running_sum", "scale", "smooth", "trio", "user_of"]
+           "fir_program", "heavy", "mean4", "running_sum", "scale", "smooth", "trio", "user_of"]
 
 TAPS = np.hanning(32) / np.hanning(32).sum()
 
@@ -125,6 +125,21 @@ ELEMENTWISE = (gain, clamp, leaky, poly, shift, cap, soft, knee)
 def chain(k: int) -> tuple:
     """The first ``k`` element-wise operators, then ``smooth``."""
     return ELEMENTWISE[:k] + (smooth,)
+
+
+# --- scale-out (``workbench bench reconfigure``): a CPU-bound stateless operator -----------
+
+@operator
+def heavy(x):
+    """Forty rounds of a damped sine map per record: about 40x the arithmetic of ``scale``,
+    no state, so its instances share the work of a stream without talking to each other."""
+    out = np.empty_like(x)
+    for i in range(x.size):
+        v = x[i]
+        for _ in range(40):
+            v = v * 0.999 + 0.001 * np.sin(v)
+        out[i] = v
+    return out
 
 
 # --- keyed state (``workbench bench stream``, keyed case) ---------------------------------------

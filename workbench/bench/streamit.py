@@ -37,18 +37,18 @@ COLUMNS = ["program", "records_per_iter", "batch_records", "batches", "local_Mrp
 _POOLS: dict[tuple[str, int], list[np.ndarray]] = {}
 
 
-def iterations_per_batch(name: str) -> int:
+def iterations_per_batch(name: str, records: int = BATCH_RECORDS) -> int:
     from ..examples.streamit import records_per_iteration
 
-    return max(1, BATCH_RECORDS // records_per_iteration(name))
+    return max(1, records // records_per_iteration(name))
 
 
-def batch(i: int, name: str) -> np.ndarray:
-    """Batch ``i`` of program ``name``: one of ``POOL`` batches of its StreamIt input
-    (built once per process)."""
+def batch(i: int, name: str, records: int = BATCH_RECORDS) -> np.ndarray:
+    """Batch ``i`` of program ``name`` (about ``records`` source records): one of ``POOL``
+    batches of its StreamIt input (built once per process)."""
     from ..examples.streamit import inputs
 
-    it = iterations_per_batch(name)
+    it = iterations_per_batch(name, records)
     key = (name, it)
     pool = _POOLS.get(key)
     if pool is None:

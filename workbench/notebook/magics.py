@@ -27,7 +27,9 @@ WB_USAGE = """\
 %wb cluster [ADDR|local|docker]  start or connect to the Dask cluster, show its workers
 %wb functions [--text]           functions: calls/s, placement, latest decision and why
                                  (a live board in a notebook; --text: the text view)
-%wb reconfigure NAME OP=N ...    (live reconfiguration: not available yet)"""
+%wb reconfigure NAME OP=N ... [--placement OP=WHERE ...] [--restart] [--wait]
+                                 change a running program's parallelism and placement
+                                 live (--restart: the stop-and-restart baseline)"""
 
 
 @magic_arguments()
@@ -92,7 +94,7 @@ def function(line: str, cell: str) -> None:
 _cell_magic(function)
 
 
-def wb(line: str) -> None:
+def wb(line: str) -> Any:
     """``%wb status`` lists this session's %%stream runs; ``%wb`` alone shows usage."""
     cmd, *rest = line.split() or [""]
     if cmd == "status":
@@ -111,9 +113,12 @@ def wb(line: str) -> None:
         if "--text" in rest or not in_kernel() or show_functions() is None:
             print(summary())
     elif cmd == "reconfigure":
-        raise UsageError("%wb reconfigure: live reconfiguration of running programs is not "
-                         "available yet.\nFix: stop the run (NAME.stop()) and start it again "
-                         "with --parallelism/--placement.")
+        from .stream_cell import reconfigure_line
+
+        try:
+            return reconfigure_line(rest, _shell().user_ns)
+        except (CellError, WorkbenchError) as exc:
+            raise UsageError(str(exc)) from None
     elif cmd in ("", "help", "-h", "--help"):
         print(WB_USAGE)
     else:

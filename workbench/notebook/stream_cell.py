@@ -280,3 +280,48 @@ def _finished(r: Any, name: str, widget: bool) -> Any:
     if widget:
         print(r.summary())
     return r
+
+
+def reconfigure_line(words: list[str], namespace: dict[str, Any]) -> Any:
+    """``%wb reconfigure NAME OP=N ... [--placement OP=WHERE ...] [--restart] [--wait]``:
+    ``NAME.reconfigure(parallelism=..., placement=...)`` on the run bound to ``NAME`` (a
+    variable, or a ``%%stream`` run's name). Returns the Reconfiguration; ``--wait``
+    waits for it and prints its timeline."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="%wb reconfigure", add_help=False, allow_abbrev=False,
+                                exit_on_error=False)
+    p.add_argument("name")
+    p.add_argument("parallelism", nargs="*")
+    p.add_argument("--placement", nargs="+", action="extend", default=[])
+    p.add_argument("--restart", action="store_true")
+    p.add_argument("--wait", action="store_true")
+    usage = ("usage: %wb reconfigure NAME OP=N ... [--placement OP=WHERE ...] [--restart] "
+             "[--wait]")
+    try:
+        args, extra = p.parse_known_args(words)
+    except argparse.ArgumentError as exc:
+        raise CellError(f"%wb reconfigure: {exc}.\n{usage}") from None
+    except SystemExit:
+        raise CellError(f"%wb reconfigure: NAME is missing.\n{usage}") from None
+    if extra:
+        raise CellError(f"%wb reconfigure: unexpected {' '.join(extra)!r}.\n{usage}")
+    run = namespace.get(args.name)
+    if run is None or not hasattr(run, "reconfigure"):
+        from . import runs
+
+        run = runs.find(args.name) if run is None else None
+    if run is None:
+        raise CellError(f"%wb reconfigure: {args.name!r} is not a run in this session.\n"
+                        f"Fix: the name a %%stream cell bound, or a variable holding "
+                        f"prog.run(...); %wb status lists the runs.")
+    par = parse_hints(args.parallelism, "parallelism")
+    place = parse_hints(args.placement, "placement")
+    if not par and not place:
+        raise CellError(f"%wb reconfigure {args.name}: nothing to change.\n{usage}")
+    rc = run.reconfigure(parallelism=par or None, placement=place or None,
+                         mode="restart" if args.restart else "live")
+    if args.wait:
+        rc.wait()
+        print(rc.timeline.to_string(index=False))
+    return rc

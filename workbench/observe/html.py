@@ -28,7 +28,7 @@ FONT = "font-family: var(--jp-ui-font-family, sans-serif); font-size: 12px;"
 STATUS_COLOR = {"running": "#2e7d32", "starting": "#f9a825", "finished": "#1565c0",
                 "stopped": "#6d4c41", "failed": "#c62828"}
 KIND_COLOR = {"failed": "#c62828", "leftover": "#ef6c00", "started": "#2e7d32",
-              "finished": "#1565c0", "stopped": "#6d4c41"}
+              "finished": "#1565c0", "stopped": "#6d4c41", "reconfigure": "#6a1b9a"}
 
 
 def fmt_count(n: float) -> str:
@@ -114,6 +114,13 @@ def _nodes(nodes: tuple[Node, ...]) -> str:
                        f' {escape(n.split)} split, roundrobin join">{rows}</span>')
         out.append(" ")
     return "".join(out).strip()
+
+
+def note_html(text: str, error: bool = False) -> str:
+    """One line under the dashboard's controls: what a request answered."""
+    color = "#c62828" if error else FG2
+    return (f'<div style="{FONT} font-size:12px; color:{color}; white-space:pre-wrap">'
+            f"{escape(text)}</div>")
 
 
 def bar(depth: int, capacity: int | None, cells: int = 8) -> str:

@@ -224,7 +224,23 @@ def _units(pipeline: Pipeline, elements: list[tuple]) -> tuple[Unit, ...]:
         units = [src] + [_reindex(u, u.index + 1) for u in units]
     for up, u in zip(units, units[1:]):
         _check_fission(up, u)
-    return tuple(units)
+    return _order_upstream(units)
+
+
+def _order_upstream(units: list[Unit]) -> tuple[Unit, ...]:
+    """A unit in front of one that processes in order processes in order too. A consumer
+    in order holds each sender's credits while it waits for the next sequence number; a
+    sender that could send later ones first (an unordered spread unit, or one fed by
+    one) could fill them all and never get to send the one it waits for. Only the
+    stateless spread units behind which everything up to the sink is unordered take
+    batches as they come."""
+    from dataclasses import replace
+
+    out = list(units)
+    for i in range(len(out) - 2, -1, -1):
+        if out[i + 1].ordered and not out[i].ordered:
+            out[i] = replace(out[i], ordered=True)
+    return tuple(out)
 
 
 def _peeks(el: Any) -> bool:

@@ -9,8 +9,14 @@ A :class:`Dashboard` (``run.dashboard()``) shows
   instance (the toggle above the chart); the legend hides and shows stages;
 - the placement graph, left to right: source, units (instances and their workers,
   routing, fused segments, inbox depth), channels (batches in flight), sink;
-- the event log (started, compiled, epochs, leftovers, failures with their message);
-- a button that stops the run.
+- the event log (started, compiled, epochs, leftovers, reconfiguration phases, failures
+  with their message);
+- a button that stops the run;
+- on the Dask engine, while the run goes on, its configuration: per stage a parallelism
+  stepper and a place (compute, storage or a worker), and an Apply button that calls
+  ``run.reconfigure`` (live, or the restart baseline); each switch to a new plan is
+  marked on the chart, and the placement graph redraws with the new units and fused
+  segments.
 
 It updates from a thread of its own every ``interval`` seconds (0.25 by default: the
 time axis and the summary move on every tick, the traces whenever the engine's metrics
@@ -82,8 +88,11 @@ class Dashboard(LiveBoard):
         self.figure._config = {"displaylogo": False, "responsive": True}
         self.placement = W.HTML()
         self.events = W.HTML()
+        self._plan = getattr(run, "plan", None)
+        self._marks: list[tuple[float, str]] = []
+        self.controls = self._controls(W)
         self.box = W.VBox([self.summary, W.HBox([self.mode, self.stop_button]), self.figure,
-                           self.placement, self.events],
+                           self.placement, self.controls, self.events],
                           layout=W.Layout(width="100%"))
         self.box.add_class("wb-dashboard")
         self.mode.observe(self._on_mode, names="value")
@@ -201,6 +210,8 @@ class Dashboard(LiveBoard):
         run = self.run
         live = (not run.done) if live is None else live
         with self._lock:
+            if getattr(run, "plan", None) is not self._plan:
+                self._relayout()
             rows, chans, records, out, new = self._data(live)
             streaming = run.steady_records_per_s if not live and run.source_records else None
             summ = M.summarize(rows, self.layout, status=run.status, elapsed=run.elapsed,
@@ -219,9 +230,13 @@ class Dashboard(LiveBoard):
         series = M.binned(rows, self.layout.stages, 0.5, per_instance=self._per_instance,
                           since=t0 - 0.5, until=until)
         fig = self.figure
+        marks = M.switches(self.run.event_rows())
         with fig.batch_update():
             self._fill(fig, series, self._keys)
             fig.layout.xaxis.range = fig.layout.xaxis2.range = [t0, t1]
+            if marks != self._marks:
+                self._marks = marks
+                self._mark(fig, marks)
         self.placement.value = H.placement_html(self.layout,
                                                 M.queues(rows, chans, self.layout),
                                                 self._sink(), out)
@@ -239,7 +254,77 @@ class Dashboard(LiveBoard):
         err = self.run.error
         return None if err is None else f"{type(err).__name__}: {err}"
 
+    @staticmethod
+    def _mark(fig: Any, marks: list[tuple[float, str]]) -> None:
+        """A dotted line across both charts at each switch to a new plan."""
+        fig.layout.shapes = [dict(type="line", xref="x", yref="paper", x0=t, x1=t, y0=0,
+                                  y1=1, line=dict(color="#6d4c41", width=1, dash="dot"))
+                             for t, _ in marks]
+        fig.layout.annotations = [a for a in fig.layout.annotations
+                                  if not str(a.name or "").startswith("wb-switch")] + [
+            dict(name=f"wb-switch-{i}", x=t, xref="x", y=1.0, yref="paper", text=label,
+                 showarrow=False, xanchor="left", font=dict(size=10, color="#6d4c41"))
+            for i, (t, label) in enumerate(marks)]
+
+    def _relayout(self) -> None:
+        """The run switched to a new plan: new units, instances and fused segments."""
+        self._plan = getattr(self.run, "plan", None)
+        self.layout = M.layout_of(self.run)
+        self.tracker.lay = self.layout
+        self._traces(self._per_instance)
+        self._sync_controls()
+
     # --- controls --------------------------------------------------------------------------
+    def _controls(self, W: Any) -> Any:
+        """Per stage: instances and place; Apply (live or restart); what it answered."""
+        if self.run.engine != "dask" or self.run.done:
+            return W.VBox([])
+        workers = sorted(getattr(self.run.session, "workers", {}) or {})
+        places = [("as now", None), ("compute", "compute"), ("storage", "storage")] + [
+            (H.short(w), w) for w in workers]
+        self._rows: dict[str, tuple[Any, Any]] = {}
+        lines = []
+        for stage, n, _ in M.stage_settings(self.layout):
+            count = W.BoundedIntText(value=n, min=1, max=16, description=stage,
+                                     layout=W.Layout(width="220px"),
+                                     style={"description_width": "120px"})
+            where = W.Dropdown(options=places, value=None, layout=W.Layout(width="170px"))
+            self._rows[stage] = (count, where)
+            lines.append(W.HBox([count, where]))
+        self.reconfigure_mode = W.ToggleButtons(
+            options=[("live", "live"), ("stop and restart", "restart")], value="live",
+            style={"button_width": "130px"},
+            tooltips=["switch without stopping (Gloss)", "stop, save, restart (baseline)"])
+        self.apply_button = W.Button(description="Apply", icon="check",
+                                     tooltip="run.reconfigure(parallelism=..., "
+                                             "placement=...)")
+        self.answer = W.HTML()
+        self.apply_button.on_click(self._on_apply)
+        return W.VBox([W.HTML("<b>configuration</b>"), *lines,
+                       W.HBox([self.reconfigure_mode, self.apply_button]), self.answer])
+
+    def _sync_controls(self) -> None:
+        for stage, n, _ in M.stage_settings(self.layout):
+            if stage in getattr(self, "_rows", {}):
+                count, where = self._rows[stage]
+                count.value, where.value = n, None
+
+    def _on_apply(self, _button: Any = None) -> Any:
+        """Reconfigure the run as the controls say; the answer shows below them."""
+        wanted = {s: (c.value, w.value) for s, (c, w) in self._rows.items()}
+        par, place = M.changes(self.layout, wanted)
+        if not par and not place:
+            self.answer.value = H.note_html("nothing to change")
+            return None
+        try:
+            rc = self.run.reconfigure(parallelism=par or None, placement=place or None,
+                                      mode=self.reconfigure_mode.value)
+        except Exception as exc:  # noqa: BLE001 - shown, and the run goes on
+            self.answer.value = H.note_html(f"{type(exc).__name__}: {exc}", error=True)
+            return None
+        self.answer.value = H.note_html(f"{rc!r} (phases in the event log)")
+        return rc
+
     def _on_mode(self, change: dict) -> None:
         with self._lock:
             self._traces(bool(change["new"]))
@@ -257,6 +342,10 @@ class Dashboard(LiveBoard):
     def _freeze(self) -> None:
         self.stop_button.disabled = True
         self.stop_button.description = self.run.status.capitalize()
+        for w in getattr(self, "_rows", {}).values():
+            w[0].disabled = w[1].disabled = True
+        if hasattr(self, "apply_button"):
+            self.apply_button.disabled = True
 
     def static(self) -> dict:
         """The whole run as a static plotly figure (a mimebundle with a text fallback)."""
@@ -279,6 +368,7 @@ class Dashboard(LiveBoard):
         for i in range(n, 2 * n):
             fig.data[i].update(xaxis="x2", yaxis="y2")
         self._fill(fig, series, self._series_keys(False), lists=True)
+        self._mark(fig, M.switches(run.event_rows()))
         fig.update_layout(title=dict(text=H.summary_text(self.name, run.engine, summ),
                                      font=dict(size=12), y=0.99), margin=dict(t=70))
         data = json.loads(pio.to_json(fig, validate=False))

@@ -181,6 +181,7 @@ class Instance:
             cut = self.chain.export(self._groups())
             self.out.export(cut)
             out.update({"t_first": self.t_first, "t_last": time.time(), "cut": cut,
+                        "sink_first": self.out.first_out, "sink_last": self.out.last_out,
                         "thread": threading.current_thread().name,
                         "source_records": self.source_records,
                         "sink": self.out.sink_value(),
@@ -265,6 +266,8 @@ class _Output:
         else:
             self.history = None
             self.sink_counter = rs.recorder.point("sink", spec.index)
+        self.first_out: float | None = None      # when the first / last records reached
+        self.last_out: float | None = None       # the sink (from this instance)
 
     def emit(self, seq: int, y: np.ndarray | None, positions: np.ndarray | None) -> None:
         """Pass on a batch; ``positions``: where its records stand in the batch they were
@@ -316,6 +319,10 @@ class _Output:
         c.records += len(y)
         c.records_out += len(y)
         self.records += len(y)
+        now = time.time()
+        if self.first_out is None:
+            self.first_out = now
+        self.last_out = now
         if self.callback is not None:
             self.callback(seq, y)
         elif self.spec.sink == "collect":

@@ -213,7 +213,7 @@ def where(run_id: str, dask_worker: Any) -> dict[str, Any]:
     if rs is not None:
         with rs.lock:
             out.update(instances=sorted(rs.instances),
-                       readers={f"{name}@g{g}": v for (g, name), v in rs.readers.items()},
+                       readers={name: v for (_, name), v in rs.readers.items()},
                        start_at=dict(rs.start_at), stop_at=dict(rs.stop_at),
                        stop_requested=dict(rs.stop_requested))
     return out

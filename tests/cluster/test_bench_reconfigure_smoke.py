@@ -1,0 +1,36 @@
+"""``workbench bench reconfigure`` runs end to end at the quick size on the quickstart
+program (no speed assertions: the bars are judged by the full benchmark)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from types import SimpleNamespace
+
+from workbench.bench import BENCHMARKS, reconfigure
+
+
+def test_bench_reconfigure_smoke(session, tmp_path, capsys):
+    assert BENCHMARKS["reconfigure"] == "workbench.bench.reconfigure"
+    args = SimpleNamespace(out=str(tmp_path), repeat=1, quick=True, programs=("quickstart",),
+                           session=session)
+    assert reconfigure.main(args) == 0
+    assert "workbench bench reconfigure" in capsys.readouterr().out
+    with (tmp_path / "reconfigure.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["mode"], r["change"]) for r in rows] == [
+        (mode, change) for mode in ("live", "restart") for change in (
+            "scale 1->2", "scale 2->1", "running_sum compute->storage",
+            "running_sum storage->compute")]
+    for r in rows:
+        for col in ("switch_s", "drained_s", "steady_Mrps", "fresh_Mrps"):
+            assert math.isfinite(float(r[col])) and float(r[col]) > 0, (r["change"], col)
+        assert int(r["zero"]) >= 0 and math.isfinite(float(r["gap_ms"]))
+        assert r["bars"] == ("baseline" if r["mode"] == "restart" else
+                             "min/steady>=0.5 not judged (--quick); "
+                             "after/fresh>=0.9 not judged (--quick)")
+    with (tmp_path / "reconfigure_scale.csv").open() as f:
+        (scale,) = list(csv.DictReader(f))
+    for col in ("one_Mrps", "loop_Mrps"):
+        assert math.isfinite(float(scale[col])) and float(scale[col]) > 0, col
+    assert not session.closed

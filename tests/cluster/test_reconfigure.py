@@ -1,0 +1,156 @@
+"""Live reconfiguration on the Dask engine: random programs (stateless, rate-changing,
+peeking, stateful, keyed, split-join) under random sequences of one to three
+reconfigurations (parallelism and placement; live and restart) at random moments give
+the output, bit for bit, of the same engine's run of the same input never reconfigured,
+and the numpy reference's. Then the mechanism's parts: what moves, the timeline, and bad
+requests refused while the program runs on."""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+import workbench as wb
+from tests.references import reference
+from workbench.examples.quickstart import mean4, running_sum, scale
+
+from .ops import PEEKING, STATELESS, keyed_count, throttled
+from .test_random_programs import build, finish, one, stages_by_step, steps_of
+
+SETTINGS = settings(max_examples=30, deadline=None, print_blob=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                           HealthCheck.too_slow])
+
+
+def allowed(el) -> list[int]:
+    """Parallelism an element may have (whole batches: see test_random_programs)."""
+    if el is keyed_count or el in PEEKING:
+        return [1, 2, 3]
+    if el in STATELESS and el.consumes == 1:
+        return [1, 2, 3]
+    return [1]
+
+
+@st.composite
+def configuration(draw, steps):
+    """Parallelism and placement for every element; parallel peeking operators run
+    behind one instance (StreamIt fission), as the planner requires."""
+    par, place, prev = [], [], 1
+    for el, _ in steps:
+        p = draw(st.sampled_from(allowed(el)))
+        if el in PEEKING and prev > 1:
+            p = 1
+        par.append(p)
+        place.append(draw(st.sampled_from([None, "compute", "storage"])))
+        prev = p
+    return par, place
+
+
+def hints(prog, steps, config):
+    par, place = config
+    names = stages_by_step(prog, steps)
+    parallelism = {one(n[0]): p for n, p in zip(names, par)}
+    placement = {one(s): h for n, h in zip(names, place) if h for s in n}
+    return parallelism, placement
+
+
+@SETTINGS
+@given(data=st.data(), steps=steps_of(4), credits=st.integers(1, 6),
+       size=st.sampled_from([512, 1024]))
+def test_reconfigured_runs_equal_the_run_never_reconfigured(session, data, steps, credits,
+                                                            size):
+    prog = build(wb.sources.generator(functools.partial(throttled, size=size)), steps)
+    start = hints(prog, steps, data.draw(configuration(steps), label="start"))
+    changes = data.draw(st.lists(st.tuples(configuration(steps),
+                                           st.floats(0.05, 0.3),
+                                           st.sampled_from(["live", "live", "restart"])),
+                                 min_size=1, max_size=3), label="reconfigurations")
+    note(f"{prog!r} start={start} credits={credits}")
+    run = prog.run(parallelism=start[0], placement=start[1], credits=credits)
+    rcs = []
+    for config, pause, mode in changes:
+        time.sleep(pause)
+        par, place = hints(prog, steps, config)
+        rcs.append(run.reconfigure(parallelism=par, placement=place, mode=mode))
+        note(f"reconfigure({par}, {place}, {mode})")
+    for rc in rcs:
+        rc.wait(120)
+        note(f"{rc}: switched at batch {rc.switch}")
+    time.sleep(0.1)
+    run.stop()
+    finish(run)
+    assert run.status == "stopped" and len(run.gens) == len(rcs) + 1
+    batches = run.source_records // size
+    assert batches > max(rc.switch for rc in rcs)          # every switch inside the run
+    once = prog.run(batches=batches, parallelism=start[0], placement=start[1],
+                    credits=credits).wait()
+    np.testing.assert_array_equal(run.output, once.output, err_msg=run.plan.describe())
+    read = np.concatenate([throttled(i, size, 0) for i in range(batches)])
+    np.testing.assert_allclose(run.output, reference(prog, read))
+
+
+# --- the mechanism ---------------------------------------------------------------------------
+
+def slow_trio():
+    return (wb.sources.generator(functools.partial(throttled, size=4096, pause=0.004))
+            >> scale >> mean4 >> running_sum)
+
+
+def test_the_timeline_names_each_phase_and_the_state_that_moved(session):
+    run = slow_trio().run()
+    time.sleep(0.3)
+    rc = run.reconfigure(placement={"running_sum": "storage"}).wait(60)
+    tl = rc.timeline
+    at = dict(zip(tl.phase, tl.seconds))
+    assert sorted(at) == sorted(["requested", "compiled", "started", "switched", "state moved",
+                                 "drained", "freed"])
+    assert at["requested"] < at["compiled"] < at["started"] < at["switched"]
+    assert at["switched"] <= min(at["state moved"], at["drained"]) <= at["freed"]
+    assert f"at batch {rc.switch}" in tl.set_index("phase").detail["switched"]
+    assert rc.bytes_moved > 0 and "bytes to" in tl.set_index("phase").detail["state moved"]
+    assert run.plan.units[-1].stages == ("running_sum",) and len(run.plan.units) == 2
+    assert run.reconfigurations == [rc]
+    kinds = run.events.query("kind == 'reconfigure'").message.str.split(":").str[0].tolist()
+    assert sorted(kinds) == sorted(tl.phase)
+    run.stop()
+    assert run.status == "stopped"
+
+
+def test_a_second_request_waits_for_the_first(session):
+    run = slow_trio().run()
+    time.sleep(0.2)
+    a = run.reconfigure(placement={"running_sum": "storage"})
+    b = run.reconfigure(placement={"running_sum": "compute"})
+    b.wait(60)
+    assert a.done and a.switch < b.switch and len(run.gens) == 3
+    # b was planned at once, but compiled only once a had freed the old instances
+    assert b.requested + b.seconds("compiled") >= a.requested + a.seconds("freed")
+    run.stop()
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"parallelism": {"nope": 2}}, "nope"),
+    ({"placement": {"scale": "tcp://127.0.0.1:1"}}, "tcp://127.0.0.1:1"),
+    ({"parallelism": {"running_sum": 2}}, "running_sum"),
+    ({"mode": "sideways"}, "mode must be 'live' or 'restart'"),
+])
+def test_bad_requests_are_refused_and_the_program_runs_on(session, change, message):
+    run = slow_trio().run()
+    time.sleep(0.2)
+    with pytest.raises(wb.WorkbenchError, match=message):
+        run.reconfigure(**change)
+    assert run.status == "running" and len(run.gens) == 1
+    time.sleep(0.2)
+    run.stop()
+    assert run.status == "stopped" and run.source_records > 0
+
+
+def test_a_finished_run_cannot_be_reconfigured(session):
+    run = (wb.sources.array(np.zeros(4096)) >> scale).run().wait()
+    with pytest.raises(wb.RunError, match="finished: only a running program"):
+        run.reconfigure(parallelism={"scale": 2})

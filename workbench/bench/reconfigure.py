@@ -1,0 +1,267 @@
+"""``workbench bench reconfigure``: live reconfiguration against stop-and-restart, on a
+program that streams flat out.
+
+Scenarios (each a run of the Dask engine, sink ``discard``, metrics every 0.1 s):
+
+- ``quickstart`` (``scale >> mean4 >> running_sum``) and ``FMRadio`` (the StreamIt
+  program): its heaviest parallel stage 1 -> 2 -> 1 instances (quickstart: ``scale``;
+  FMRadio: the peeking front filter ``lowpass``), then a stage moved compute -> storage
+  -> compute (quickstart: ``running_sum``, stateful; FMRadio: its equaliser, the whole
+  split-join and the adder), each switch ``SETTLE`` seconds after the one before; then
+  the same switches with ``mode="restart"`` (Flink-style: stop, hand over, restart).
+- ``scale-out``: a CPU-bound stateless operator (``heavy``) on one instance, then two (one
+  per compute worker), ``--repeat`` times; a numba loop over the same batches in this
+  process beside it.
+
+Per switch: the sink's records in 100 ms windows; ``min/steady``: the lowest window from
+*requested* to *drained* (compile included: it runs at a lower priority than the data
+path) over the median window of the ``SETTLE`` seconds before the request; ``zero``: how
+many windows in between had no records; ``gap_ms``: from the last records the old plan
+delivered to the first the new one did (negative: they overlapped); the phases
+(requested -> switched, -> drained). After each switch, the steady rate (``after``)
+against a fresh run started with the target configuration (``fresh``).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+import numpy as np
+
+from .common import median, report, verdict
+
+SETTLE, QUICK_SETTLE = 4.0, 1.5
+WINDOW = 0.1
+BARS = {"min/steady": 0.5, "switch_s": 1.0, "after/fresh": 0.9, "scale_out": 1.6}
+COLUMNS = ["program", "mode", "change", "switch_s", "drained_s", "steady_Mrps", "min/steady",
+           "zero", "gap_ms", "after/fresh", "bars"]
+SCALE_COLUMNS = ["stage", "one_Mrps", "two_Mrps", "two/one", "loop_Mrps", "two/loop", "bar"]
+
+
+# --- programs ---------------------------------------------------------------------------------
+
+def quickstart() -> Any:
+    from ..model.sources import generator
+    from . import ops
+    from .stream import batch
+
+    return generator(functools.partial(batch, b=65536)) >> ops.scale >> ops.mean4 \
+        >> ops.running_sum
+
+
+def fmradio(records: int = 16384) -> Any:
+    """FMRadio on batches of about ``records`` source records (16,384: a few batches reach
+    the sink in each 100 ms window, so a window measures the stream, not one batch)."""
+    from ..examples.streamit import fmradio as fm
+    from ..model.sources import generator
+    from .streamit import batch
+
+    return fm.program(generator(functools.partial(batch, name="FMRadio", records=records)))
+
+
+def heavy_program() -> Any:
+    from ..model.sources import generator
+    from . import ops
+    from .stream import batch
+
+    return generator(functools.partial(batch, b=65536)) >> ops.heavy
+
+
+def _equaliser(prog: Any) -> list[str]:
+    names = list(prog.stage_names)
+    return names[names.index("demod") + 1:]
+
+
+SCENARIOS = {
+    "quickstart": (quickstart, lambda p: [
+        ("scale 1->2", {"scale": 2}, {}), ("scale 2->1", {"scale": 1}, {}),
+        ("running_sum compute->storage", {}, {"running_sum": "storage"}),
+        ("running_sum storage->compute", {}, {"running_sum": "compute"})]),
+    "FMRadio": (fmradio, lambda p: [
+        ("lowpass 1->2", {"lowpass": 2}, {}), ("lowpass 2->1", {"lowpass": 1}, {}),
+        ("equaliser compute->storage", {}, dict.fromkeys(_equaliser(p), "storage")),
+        ("equaliser storage->compute", {}, dict.fromkeys(_equaliser(p), "compute"))]),
+}
+
+
+# --- measuring a run ---------------------------------------------------------------------------
+
+def windows(run: Any, width: float = WINDOW) -> tuple[np.ndarray, np.ndarray]:
+    """Sink records per second in windows of ``width`` seconds (the run's clock)."""
+    m = run.metrics
+    sink = m[m.stage == "sink"]
+    if not len(sink):
+        return np.zeros(0), np.zeros(0)
+    k = np.floor(sink.time.to_numpy() / width).astype(int)
+    rec = np.bincount(k, weights=sink.records.to_numpy())
+    return np.arange(len(rec)) * width, rec / width
+
+
+def _gap(run: Any, gen: int) -> float:
+    """Milliseconds from generation ``gen - 1``'s last records at the sink to ``gen``'s
+    first (negative when they overlapped)."""
+    old = [r.get("sink_last") for r in run.gens[gen - 1].results.values()]
+    new = [r.get("sink_first") for r in run.gens[gen].results.values()]
+    old, new = [t for t in old if t], [t for t in new if t]
+    return (min(new) - max(old)) * 1e3 if old and new else float("nan")
+
+
+def switch_row(run: Any, rc: Any, t: np.ndarray, rate: np.ndarray, settle: float) -> dict:
+    t0 = rc.requested - run.started
+    t1 = t0 + (rc.seconds("drained") or 0.0)
+    before = rate[(t >= t0 - settle + 0.5) & (t < t0)]
+    during = rate[(t >= t0) & (t <= t1 + WINDOW)]
+    steady = float(np.median(before)) if len(before) else float("nan")
+    low = float(during.min()) if len(during) else float("nan")
+    return {"switch_s": rc.seconds("switched"), "drained_s": rc.seconds("drained"),
+            "steady_Mrps": steady / 1e6, "min/steady": low / steady if steady else 0.0,
+            "zero": int((during == 0).sum()), "gap_ms": _gap(run, rc.gen),
+            "after_t": after_span(t1, settle)}
+
+
+def after_span(t1: float, settle: float) -> tuple[float, float]:
+    """The steady part after a switch that drained at ``t1``: from a second after it (a
+    third of ``settle`` when shorter) to just before the next request."""
+    return t1 + min(1.0, settle / 3), t1 + settle - 0.25
+
+
+def after_rate(t: np.ndarray, rate: np.ndarray, span: tuple[float, float]) -> float:
+    sel = rate[(t >= span[0]) & (t < span[1])]
+    return float(np.median(sel)) if len(sel) else float("nan")
+
+
+def scenario(name: str, mode: str, session: Any, settle: float) -> list[dict]:
+    build, changes = SCENARIOS[name]
+    prog = build()
+    run = prog.run(engine="dask", sink="discard", session=session, interval=WINDOW)
+    time.sleep(settle)
+    rcs = []
+    for label, par, place in changes(prog):
+        rcs.append((label, run.reconfigure(parallelism=par or None, placement=place or None,
+                                           mode=mode).wait(120), par, place))
+        time.sleep(settle)
+    run.stop()
+    t, rate = windows(run)
+    rows = []
+    asked: tuple[dict, dict] = ({}, {})
+    for label, rc, par, place in rcs:
+        asked = ({**asked[0], **par}, {**asked[1], **place})
+        row = {"program": name, "mode": mode, "change": label, **switch_row(run, rc, t, rate,
+                                                                            settle)}
+        row["after_Mrps"] = after_rate(t, rate, row.pop("after_t")) / 1e6
+        row["target"] = (dict(asked[0]), dict(asked[1]))
+        rows.append(row)
+    return rows
+
+
+def fresh_rate(name: str, target: tuple[dict, dict], session: Any, settle: float) -> float:
+    """A fresh run started with the target configuration: its steady sink rate."""
+    prog = SCENARIOS[name][0]()
+    run = prog.run(engine="dask", sink="discard", session=session, interval=WINDOW,
+                   parallelism=target[0], placement=target[1])
+    time.sleep(settle + 1.0)
+    run.stop()
+    t, rate = windows(run)
+    return after_rate(t, rate, (1.0, settle + 0.5)) / 1e6
+
+
+# --- scale-out --------------------------------------------------------------------------------
+
+def scale_out(session: Any, settle: float) -> tuple[float, float]:
+    """Steady rate of ``heavy`` on one instance, then (reconfigured) on two."""
+    run = heavy_program().run(engine="dask", sink="discard", session=session,
+                              interval=WINDOW)
+    time.sleep(settle)
+    rc = run.reconfigure(parallelism={"heavy": 2}).wait(120)
+    time.sleep(settle)
+    run.stop()
+    t, rate = windows(run)
+    t0 = rc.requested - run.started
+    t1 = t0 + rc.seconds("drained")
+    one = after_rate(t, rate, (t0 - settle + 1.0, t0))
+    two = after_rate(t, rate, after_span(t1, settle))
+    return one / 1e6, two / 1e6
+
+
+def loop_rate(n: int = 64) -> float:
+    """The same operator as a numba function over the same batches, in this process."""
+    import numba
+
+    from . import ops
+    from .stream import batch
+
+    fn = numba.njit(nogil=True, cache=True)(ops.heavy.func)
+    fn(batch(0, 65536))
+    t = time.perf_counter()
+    for i in range(n):
+        fn(batch(i, 65536))
+    return n * 65536 / (time.perf_counter() - t) / 1e6
+
+
+# --- the command -------------------------------------------------------------------------------
+
+def main(args: Any) -> int:
+    from ..runtime.cluster import cluster, current
+
+    quick = getattr(args, "quick", False)
+    repeat = 1 if quick else max(1, int(getattr(args, "repeat", 3)))
+    settle = QUICK_SETTLE if quick else SETTLE
+    names = getattr(args, "programs", None) or list(SCENARIOS)
+    session = getattr(args, "session", None)
+    owned = session is None and current() is None
+    session = session or current() or cluster()
+    try:
+        rows: list[dict] = []
+        for name in names:
+            for mode in ("live", "restart"):
+                rows += scenario(name, mode, session, settle)
+        fresh: dict = {}
+        for r in rows:
+            key = (r["program"], repr(r["target"]))
+            if key not in fresh:
+                fresh[key] = fresh_rate(r["program"], r.pop("target"), session, settle)
+            else:
+                r.pop("target")
+            r["fresh_Mrps"] = fresh[key]
+            r["after/fresh"] = r["after_Mrps"] / r["fresh_Mrps"]
+            r["bars"] = _bars(r, quick)
+        pairs = [scale_out(session, settle) for _ in range(repeat)]
+        loop = loop_rate()
+    finally:
+        if owned:
+            session.close()
+    one, two = median(p[0] for p in pairs), median(p[1] for p in pairs)
+    ratio = median(b / a for a, b in pairs)
+    scale = [{"stage": "heavy", "one_Mrps": one, "two_Mrps": two, "two/one": ratio,
+              "loop_Mrps": loop, "two/loop": two / loop,
+              "bar": verdict(f"two/one>={BARS['scale_out']:g}", ratio >= BARS["scale_out"],
+                             quick),
+              "pairs": " ".join(f"{a:.3g}/{b:.3g}" for a, b in pairs)}]
+    live = [r["switch_s"] for r in rows if r["mode"] == "live" and r["program"] == "quickstart"]
+    notes = (
+        "records/s at the sink in 100 ms windows. min/steady: lowest window from requested to "
+        "drained over the median window of the seconds before the request (bar >= 0.5, and "
+        "no zero window); zero: windows without records in between; gap_ms: old plan's last "
+        "records at the sink to the new plan's first (negative: overlap); switch_s: "
+        "requested -> switched (bar: median <= 1 s, quickstart, live: "
+        f"{median(live):.3f} s); after/fresh: steady rate after the switch over a fresh run "
+        "of the target configuration (bar >= 0.9).")
+    out = getattr(args, "out", "data/bench")
+    report("reconfigure", rows, out, COLUMNS, notes, quick=quick)
+    report("reconfigure_scale", scale, out, SCALE_COLUMNS,
+           f"heavy: one instance, then two on two compute workers (live), {repeat} run(s): "
+           "steady rates before and after the switch; loop: the same function in one numba "
+           "loop in this process.", quick=quick)
+    return 0
+
+
+def _bars(r: dict, quick: bool) -> str:
+    if r["mode"] != "live":
+        return "baseline"
+    out = [verdict(f"min/steady>={BARS['min/steady']:g}",
+                   r["min/steady"] >= BARS["min/steady"] and r["zero"] == 0, quick),
+           verdict(f"after/fresh>={BARS['after/fresh']:g}",
+                   r["after/fresh"] >= BARS["after/fresh"], quick)]
+    return "; ".join(out)
