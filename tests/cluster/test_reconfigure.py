@@ -87,6 +87,8 @@ def test_reconfigured_runs_equal_the_run_never_reconfigured(session, data, steps
     assert run.status == "stopped" and len(run.gens) == len(rcs) + 1
     batches = run.source_records // size
     assert batches > max(rc.switch for rc in rcs)          # every switch inside the run
+    # every part of every cut went from the old instance to the new one's worker directly
+    assert [rc.via_client for rc in rcs] == [0] * len(rcs)
     once = prog.run(batches=batches, parallelism=start[0], placement=start[1],
                     credits=credits).wait()
     np.testing.assert_array_equal(run.output, once.output, err_msg=run.plan.describe())
@@ -112,7 +114,12 @@ def test_the_timeline_names_each_phase_and_the_state_that_moved(session):
     assert at["requested"] < at["compiled"] < at["started"] < at["switched"]
     assert at["switched"] <= min(at["state moved"], at["drained"]) <= at["freed"]
     assert f"at batch {rc.switch}" in tl.set_index("phase").detail["switched"]
-    assert rc.bytes_moved > 0 and "bytes to" in tl.set_index("phase").detail["state moved"]
+    moved = tl.set_index("phase").detail["state moved"]
+    # running_sum's state (one float64) went to the storage worker (mean4 holds nothing
+    # between 4096-record batches), straight from the old instance, not via the client
+    assert rc.bytes_moved == 8 and rc.bytes_kept == 0 and rc.via_client == 0
+    assert f"{rc.bytes_moved:,} bytes to another worker" in moved
+    assert moved.endswith("worker to worker")
     assert run.plan.units[-1].stages == ("running_sum",) and len(run.plan.units) == 2
     assert run.reconfigurations == [rc]
     kinds = run.events.query("kind == 'reconfigure'").message.str.split(":").str[0].tolist()

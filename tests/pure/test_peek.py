@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import workbench as wb
 from tests.references import windows
 from workbench.model.startup import counts, gate
-from workbench.runtime.stream.instance import History
+from workbench.runtime.stream.output import History
 
 
 def op(name, consumes=1, produces=1, peek=None):

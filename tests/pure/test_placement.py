@@ -55,7 +55,11 @@ def test_parallel_stateless_stages_spread_and_stay_fused():
     plan = place(src >> a >> b >> st, W, parallelism={"a": 2, "b": 2})
     assert units(plan) == [("a+b", ("tcp://c1:1", "tcp://c2:1"), "spread"),
                            ("st", ("tcp://c1:1",), "direct")]
-    assert plan.units[0].ordered is False and plan.units[1].ordered is True
+    # in front of an ordered consumer a spread unit sends in order too (else it could fill
+    # the consumer's credits with later batches while the one it waits for is held back)
+    assert plan.units[0].ordered is True and plan.units[1].ordered is True
+    last = place(src >> st >> a >> b, W, parallelism={"a": 2, "b": 2})
+    assert [u.ordered for u in last.units] == [True, False]   # nothing ordered behind it
 
 
 def test_keyed_parallelism_routes_by_key_group_ranges():

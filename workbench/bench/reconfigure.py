@@ -69,6 +69,14 @@ def heavy_program() -> Any:
     return generator(functools.partial(batch, b=65536)) >> ops.heavy
 
 
+def warm_sources(session: Any, prog: Any) -> None:
+    """Every worker makes the program's first batch once (building the source's pool of
+    batches), so that a reader started on a worker by a reconfiguration measures the
+    switch, not the benchmark source's one-off set-up in that process."""
+    fn = prog.source.fn
+    session.client.run(fn, 0)
+
+
 def _equaliser(prog: Any) -> list[str]:
     names = list(prog.stage_names)
     return names[names.index("demod") + 1:]
@@ -135,6 +143,7 @@ def after_rate(t: np.ndarray, rate: np.ndarray, span: tuple[float, float]) -> fl
 def scenario(name: str, mode: str, session: Any, settle: float) -> list[dict]:
     build, changes = SCENARIOS[name]
     prog = build()
+    warm_sources(session, prog)
     run = prog.run(engine="dask", sink="discard", session=session, interval=WINDOW)
     time.sleep(settle)
     rcs = []
@@ -171,8 +180,9 @@ def fresh_rate(name: str, target: tuple[dict, dict], session: Any, settle: float
 
 def scale_out(session: Any, settle: float) -> tuple[float, float]:
     """Steady rate of ``heavy`` on one instance, then (reconfigured) on two."""
-    run = heavy_program().run(engine="dask", sink="discard", session=session,
-                              interval=WINDOW)
+    prog = heavy_program()
+    warm_sources(session, prog)
+    run = prog.run(engine="dask", sink="discard", session=session, interval=WINDOW)
     time.sleep(settle)
     rc = run.reconfigure(parallelism={"heavy": 2}).wait(120)
     time.sleep(settle)

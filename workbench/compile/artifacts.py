@@ -73,6 +73,9 @@ def _njit_scalar(func: Any) -> Any:
     return numba.njit(nogil=True, cache=True, error_model="numpy")(func)
 
 
+_SHARED: dict[str, ArtifactStore] = {}
+
+
 class ArtifactStore:
     """Content-addressed compiled operators shared by every process that sees ``root``."""
 
@@ -86,6 +89,18 @@ class ArtifactStore:
 
     def __repr__(self) -> str:
         return f"ArtifactStore({str(self.root)!r})"
+
+    @classmethod
+    def shared(cls, root: str | os.PathLike) -> ArtifactStore:
+        """This process's store at ``root`` (one per root): whatever uses it shares the
+        imported modules and numba dispatchers, so code one stage instance (or function)
+        loaded is ready for the next one on the same worker."""
+        key = str(root)
+        with _LOCK:
+            st = _SHARED.get(key)
+            if st is None:
+                st = _SHARED[key] = cls(root)
+            return st
 
     # --- writing --------------------------------------------------------------------------
     def put(self, mt: ModuleText) -> str:

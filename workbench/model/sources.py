@@ -83,8 +83,8 @@ class GeneratorSource(Source):
 def generator(fn: Callable[[int], Any], batches: int | None = None) -> GeneratorSource:
     """Batches from ``fn(i)``; ``fn`` must be deterministic in ``i`` (seed from ``i``).
 
-    ``batches=None`` makes the source unbounded: runs then need ``batches=`` or
-    ``duration=``.
+    ``batches=None`` makes the source unbounded: a run streams until ``run.stop()``
+    (or ``batches=`` or ``duration=`` of ``prog.run``).
     """
     if not callable(fn):
         raise GraphError(f"sources.generator needs a function fn(i) -> batch; got {fn!r}.")

@@ -60,3 +60,40 @@ def _counts(cs: CompiledSegment) -> dict[str, int]:
     st: Any = cs.dispatcher.stats
     return {"hits": int(sum(st.cache_hits.values())),
             "misses": int(sum(st.cache_misses.values()))}
+
+
+# --- warming a reconfiguration's new instances ------------------------------------------------
+
+def unit_inputs(units: tuple, source: Any) -> dict[int, tuple[Any, tuple, int]]:
+    """Each unit's input on the source's first batch, ``{unit: (dtype, record shape,
+    records)}``, from a dry run here through the units' compiled segments, as far as
+    they are all compiled. A reconfiguration's new instances load their code with a batch
+    of zeros of that type while they wait for the switch (:func:`warm`)."""
+    out: dict[int, tuple[Any, tuple, int]] = {}
+    if not has_batch(source):
+        return out
+    x = np.asarray(source.batch(0))
+    for u in units:
+        out[u.index] = (x.dtype, x.shape[1:], len(x))
+        compiled = {s.name: CompiledSegment(s) for s in segments(u.nodes)}
+        if jit_prefix(u.nodes, compiled) != tuple(u.nodes):
+            break
+        x = build_chain(u.nodes, Recorder("preflight"), compiled).push(x, 0)
+        if x is None or not len(x):
+            break
+    return out
+
+
+def warm(nodes: tuple[Node, ...], store: ArtifactStore, artifacts: dict[str, Artifacts],
+         first: tuple[Any, tuple, int]) -> None:
+    """Load the compiled code of ``nodes`` into this process before its first batch: a
+    batch of zeros of type ``first`` through a scratch chain (fresh state, its own
+    segments: the first-batch check of a fused loop still runs on the real first batch),
+    as far as the nodes are compiled (a plain-Python operator may have side effects)."""
+    dtype, shape, n = first
+    compiled = {s.name: CompiledSegment(s, store, artifacts=artifacts.get(s.name))
+                for s in segments(nodes)}
+    prefix = jit_prefix(nodes, compiled)
+    if prefix:
+        build_chain(prefix, Recorder("preflight"), compiled).push(
+            np.zeros((n, *shape), dtype=dtype), 0)

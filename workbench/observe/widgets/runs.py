@@ -38,6 +38,7 @@ import math
 import threading
 from typing import Any
 
+from .. import controls as C
 from .. import html as H
 from .. import run_view as M
 from .display import PLOTLY_MIME, LiveBoard, display_board
@@ -230,7 +231,7 @@ class Dashboard(LiveBoard):
         series = M.binned(rows, self.layout.stages, 0.5, per_instance=self._per_instance,
                           since=t0 - 0.5, until=until)
         fig = self.figure
-        marks = M.switches(self.run.event_rows())
+        marks = C.switches(self.run.event_rows())
         with fig.batch_update():
             self._fill(fig, series, self._keys)
             fig.layout.xaxis.range = fig.layout.xaxis2.range = [t0, t1]
@@ -284,7 +285,7 @@ class Dashboard(LiveBoard):
             (H.short(w), w) for w in workers]
         self._rows: dict[str, tuple[Any, Any]] = {}
         lines = []
-        for stage, n, _ in M.stage_settings(self.layout):
+        for stage, n, _ in C.stage_settings(self.layout):
             count = W.BoundedIntText(value=n, min=1, max=16, description=stage,
                                      layout=W.Layout(width="220px"),
                                      style={"description_width": "120px"})
@@ -304,7 +305,7 @@ class Dashboard(LiveBoard):
                        W.HBox([self.reconfigure_mode, self.apply_button]), self.answer])
 
     def _sync_controls(self) -> None:
-        for stage, n, _ in M.stage_settings(self.layout):
+        for stage, n, _ in C.stage_settings(self.layout):
             if stage in getattr(self, "_rows", {}):
                 count, where = self._rows[stage]
                 count.value, where.value = n, None
@@ -312,7 +313,7 @@ class Dashboard(LiveBoard):
     def _on_apply(self, _button: Any = None) -> Any:
         """Reconfigure the run as the controls say; the answer shows below them."""
         wanted = {s: (c.value, w.value) for s, (c, w) in self._rows.items()}
-        par, place = M.changes(self.layout, wanted)
+        par, place = C.changes(self.layout, wanted)
         if not par and not place:
             self.answer.value = H.note_html("nothing to change")
             return None
@@ -368,7 +369,7 @@ class Dashboard(LiveBoard):
         for i in range(n, 2 * n):
             fig.data[i].update(xaxis="x2", yaxis="y2")
         self._fill(fig, series, self._series_keys(False), lists=True)
-        self._mark(fig, M.switches(run.event_rows()))
+        self._mark(fig, C.switches(run.event_rows()))
         fig.update_layout(title=dict(text=H.summary_text(self.name, run.engine, summ),
                                      font=dict(size=12), y=0.99), margin=dict(t=70))
         data = json.loads(pio.to_json(fig, validate=False))

@@ -79,15 +79,11 @@ class Impl:
 
 
 _IMPLS: dict[str, Impl] = {}
-_STORES: dict[str, ArtifactStore] = {}
 
 
 def _store(root: str) -> ArtifactStore:
     """One store per root: copies of a function (``with_placement``) share compiled code."""
-    st = _STORES.get(root)
-    if st is None:
-        st = _STORES[root] = ArtifactStore(root)
-    return st
+    return ArtifactStore.shared(root)
 
 
 def jit_of(token: str) -> tuple[bool, str | None]:

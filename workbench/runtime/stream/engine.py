@@ -18,7 +18,6 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,39 +29,12 @@ from ...placement import Plan, place
 from ..preflight import compile_here, dry_run, has_batch, jit_prefix
 from ..run import Run
 from . import worker as W
+from .generations import Generation, Generations
 from .instance import InstanceSpec, instance_main
+from .results import Results
 
 
-@dataclass
-class Generation:
-    """One plan a run has been running: its instances (futures), what they reported, and
-    the sequence numbers it read: ``start`` (None until the switch decides it) up to
-    ``stop`` (None while it is the one reading)."""
-
-    index: int
-    plan: Plan
-    artifacts: dict
-    start: int | None = 0
-    stop: int | None = None
-    futures: list = field(default_factory=list)
-    results: dict = field(default_factory=dict)       # (unit, index) -> report
-    takeovers: dict = field(default_factory=dict)     # (unit, index) -> Takeover (gen > 0)
-    given: set = field(default_factory=set)           # takeovers sent their cut
-
-    @property
-    def workers(self) -> list[str]:
-        return sorted({w for u in self.plan.units for w in u.workers})
-
-    @property
-    def size(self) -> int:
-        return sum(u.parallelism for u in self.plan.units)
-
-    @property
-    def drained(self) -> bool:
-        return len(self.results) == self.size
-
-
-class DaskRun(Run):
+class DaskRun(Generations, Results, Run):
     """A program running on a Dask cluster (see :mod:`workbench.runtime.stream`)."""
 
     engine = "dask"
@@ -185,11 +157,7 @@ class DaskRun(Run):
         worker. A generation after the first waits for its switch point (and, where it
         takes something over, for its cut) before it reads anything."""
         client = self.session.client
-        new = [w for w in gen.workers if w not in self.data]
-        if new:                                  # workers this run has not used yet
-            self.data.update(client.run(W.install, workers=new))
-            client.run(W.prepare, self.run_id, self.started, self.interval, self.token,
-                       workers=new)
+        self._enlist(gen)
         units = gen.plan.units
         readers = sorted(set(units[0].workers))
         source = client.scatter(self.pipeline.source, workers=readers, broadcast=True,
@@ -205,13 +173,22 @@ class DaskRun(Run):
                      if s.name in gen.artifacts},
                     root, self.credits, self.started, self.interval, self.sink_kind,
                     self.batches, self.duration, self.data, self.token, self.epoch,
-                    gen.index, (k, i) in gen.takeovers)
+                    gen.index, gen.inputs.get(k), gen.takeovers.get((k, i)))
                 fut = client.submit(
                     instance_main, spec, source if k == 0 else None,
                     key=f"{self.run_id}-g{gen.index}-u{k}-{i}", workers=[addr],
                     allow_other_workers=False, pure=False)
                 gen.futures.append(fut)
                 self._ac.add(fut)
+
+    def _enlist(self, gen: Generation) -> None:
+        """Workers of ``gen`` this run has not used yet: their data plane, and the run."""
+        client = self.session.client
+        new = [w for w in gen.workers if w not in self.data]
+        if new:
+            self.data.update(client.run(W.install, workers=new))
+            client.run(W.prepare, self.run_id, self.started, self.interval, self.token,
+                       workers=new)
 
     # --- watch and poll ------------------------------------------------------------------
     def _poll(self) -> None:
@@ -260,37 +237,6 @@ class DaskRun(Run):
             self._complete()
         except Exception as exc:  # noqa: BLE001 - report whatever broke the watcher
             self._fail(exc)
-
-    def _reconfiguring(self) -> bool:
-        return any(not rc.done for rc in self.reconfigurations)
-
-    def _handed(self, old: Generation) -> None:
-        """An instance of ``old`` ended: send every instance of the generation after it
-        whose old instances have all ended what it takes over."""
-        if old.index + 1 >= len(self.gens):
-            return
-        new = self.gens[old.index + 1]
-        if new.start is None:
-            return                                  # not switched yet (restart: later)
-        from ..cut import Cut
-        from .handover import cut_for
-
-        with self._handing:
-            self._hand(old, new, Cut, cut_for)
-
-    def _hand(self, old: Generation, new: Generation, Cut: Any, cut_for: Any) -> None:
-        for key, t in new.takeovers.items():
-            if key in new.given or not t.depends <= set(old.results):
-                continue
-            merged = Cut.merge(old.results[d]["cut"] for d in t.depends)
-            cut = cut_for(t, merged, new.plan.units[t.unit], new.start)
-            addr = new.plan.units[t.unit].workers[t.index]
-            self.session.client.run(W.give_cut, self.run_id, new.index, t.unit, t.index, cut,
-                                    workers=[addr])
-            new.given.add(key)
-            for rc in self.reconfigurations:
-                if rc.gen == new.index:
-                    rc.moved(key, cut)
 
     def _zero_rows(self) -> list[tuple]:
         """A first sample at time 0, for every operator, instance, the source and the sink,
@@ -391,55 +337,6 @@ class DaskRun(Run):
             for rc in self.reconfigurations:
                 rc.settle(RunError(f"the run failed during the reconfiguration: {err}"))
 
-    # --- control -------------------------------------------------------------------------
-    def reconfigure(self, parallelism: dict | None = None, placement: dict | None = None,
-                    mode: str = "live") -> Any:
-        """Change the parallelism and placement of the running program; returns a
-        :class:`~workbench.runtime.stream.reconfigure.Reconfiguration` at once.
-
-        ``parallelism`` and ``placement`` are hints as in ``prog.run`` (stage -> instances,
-        stage -> compute, storage, a worker address or resources), applied on top of the
-        ones the run has. ``mode="live"`` (default) switches without stopping;
-        ``mode="restart"`` stops, hands over the state and restarts (the baseline). The
-        new plan is checked here: an unknown stage or worker, or parallelism > 1 for a
-        stateful operator without a key, raises at once and the run goes on untouched. A
-        request while one is in flight waits for it (they run one after another).
-        """
-        from .reconfigure import Reconfiguration
-
-        if mode not in ("live", "restart"):
-            raise GraphError(f"mode must be 'live' or 'restart'; got {mode!r}.")
-        if self.done or self.status != "running":
-            raise RunError(f"run {self.name or self.run_id} is {self.status}: only a running "
-                           "program can be reconfigured.\nFix: start it again with the "
-                           "parallelism and placement you want.")
-        for label, hints in (("parallelism", parallelism), ("placement", placement)):
-            if hints is not None and not isinstance(hints, dict):
-                raise GraphError(f"{label} must be a dict of stage -> hint; got {hints!r}.")
-        asked = ({**self._asked[0], **(placement or {})},
-                 {**self._asked[1], **(parallelism or {})})
-        plan = place(self.pipeline, self.session.workers, asked[0], asked[1])
-        rc = Reconfiguration(self, plan, asked, mode,
-                             {"parallelism": parallelism, "placement": placement})
-        self._asked = asked
-        self.reconfigurations.append(rc)
-        if self._queue is None:
-            import queue
-
-            self._queue = queue.Queue()
-            threading.Thread(target=self._reconfigurer, daemon=True,
-                             name=f"wb-reconfigure-{self.run_id}").start()
-        self._queue.put(rc)
-        return rc
-
-    def _reconfigurer(self) -> None:
-        while True:
-            rc = self._queue.get()
-            if self.done:
-                rc.settle(RunError("the run ended before the reconfiguration started."))
-                continue
-            rc.execute()
-
     def stop(self, timeout: float | None = 60) -> DaskRun:
         """Stop reading the source; batches in flight drain to the sink."""
         self._stop.set()
@@ -465,14 +362,21 @@ class DaskRun(Run):
             except Exception as exc:  # noqa: BLE001 - a worker gone: the poller fails the run
                 self.event("stopping", f"could not reach the readers: {exc}")
 
-    def _stop_generation(self, gen: Generation) -> int:
-        """Phases 1 and 2 for generation ``gen``'s readers; returns the stop point."""
+    def _stop_generation(self, gen: Generation, then: Generation | None = None) -> int:
+        """Phases 1 and 2 for generation ``gen``'s readers; returns the stop point. With
+        ``then`` (a live switch), phase 2 also tells generation ``then`` to start there."""
         client = self.session.client
         readers = sorted(set(gen.plan.units[0].workers))
         where = client.run(W.reader_positions, self.run_id, workers=readers, gen=gen.index)
         claimed = [v for v in where.values() if v is not None]
         stop_at = max(claimed) + 1 if claimed else (gen.start or 0)
-        client.run(W.stop_readers_at, self.run_id, stop_at, workers=readers, gen=gen.index)
+        if then is None:
+            client.run(W.stop_readers_at, self.run_id, stop_at, workers=readers,
+                       gen=gen.index)
+        else:
+            then.start = stop_at
+            client.run(W.switch_at, self.run_id, gen.index, stop_at, readers, then.index,
+                       workers=sorted(set(readers) | set(then.workers)))
         gen.stop = stop_at
         return stop_at
 
@@ -481,98 +385,6 @@ class DaskRun(Run):
         (next sequence number, pieces pending, senders ended) and each sender's credits in
         use. For a run that does not end as expected."""
         return self.session.client.run(W.where, self.run_id, workers=self.workers)
-
-    # --- results -------------------------------------------------------------------------
-    @property
-    def placement(self) -> dict[str, list[str]]:
-        return self.plan.placement
-
-    @property
-    def instances(self) -> Any:
-        """Where each instance ran (from the instances themselves) and how it ended."""
-        import pandas as pd
-
-        rows = [{"generation": g.index, "unit": r["unit"], "instance": r["instance"],
-                 "index": r["index"], "planned": g.plan.units[r["unit"]].workers[r["index"]],
-                 "worker": r["worker"], "status": r["status"]}
-                for g in self.gens for r in g.results.values()]
-        return pd.DataFrame(rows)
-
-    def metric_rows(self, start: int = 0) -> list[tuple]:
-        return self._rows[start:]        # in arrival order (workers' rows, as polled)
-
-    def channel_rows(self, start: int = 0) -> list[tuple]:
-        return self._chans[start:]
-
-    @property
-    def output(self) -> np.ndarray:
-        if self.sink_kind != "collect":
-            raise RunError("this run's sink keeps no output (sink='discard' or a callback); "
-                           "run with sink='collect' to get run.output.")
-        if not self._done.is_set():
-            raise RunError("the run is still going; its output is gathered when it ends.\n"
-                           "Fix: run.wait() (or run.stop()) first.")
-        if self._output is None:
-            from .frames import Piece
-            from .inbox import join
-
-            parts: dict[int, list[tuple[int, Any]]] = {}
-            for g in self.gens:          # each generation's sink parts: its batches
-                last = len(g.plan.units) - 1
-                for r in g.results.values():
-                    if r["unit"] == last and isinstance(r.get("sink"), dict):
-                        for seq, part in r["sink"].items():
-                            parts.setdefault(seq, []).append((r["index"], part))
-            arrays = []
-            for seq in sorted(parts):     # instances' parts, back in input order by key
-                pieces = [Piece(*p) if isinstance(p, tuple) else Piece(p)
-                          for _, p in sorted(parts[seq], key=lambda t: t[0])]
-                x = join(pieces).records
-                if x is not None:
-                    arrays.append(x)
-            self._output = np.concatenate(arrays) if arrays else np.empty(0)
-        return self._output
-
-    @property
-    def records_out(self) -> int:
-        return sum(r["sink"] if isinstance(r.get("sink"), int) else
-                   sum(len(p[0] if isinstance(p, tuple) else p)
-                       for p in (r.get("sink") or {}).values())
-                   for r in self._results)
-
-    def state(self, stage: str) -> Any:
-        """A stage's final state (keyed: each key group's row from the instance owning it)."""
-        op = self.pipeline.stage(stage).op
-        if op.state is None:
-            raise GraphError(f"stage {stage!r} is stateless.")
-        if not self._done.is_set():
-            raise RunError("state is collected when the run ends; run.wait() first.")
-        have = [(r["index"], r["states"][stage]) for r in self.current.results.values()
-                if stage in r.get("states", {})]
-        if not have:
-            raise RunError(f"no instance of {stage!r} reported its state.")
-        if op.key is None:
-            return have[0][1]
-        unit = next(u for u in self.plan.units if stage in u.stages)
-        merged = None
-        for i, st in have:
-            lo, hi = unit.group_range(i)
-            if merged is None:
-                merged = tuple(a.copy() for a in st) if isinstance(st, tuple) else st.copy()
-            if isinstance(st, tuple):
-                for m, a in zip(merged, st):
-                    m[lo:hi] = a[lo:hi]
-            else:
-                merged[lo:hi] = st[lo:hi]
-        return merged
-
-    def summary(self) -> str:
-        if not self._done.is_set():      # read so far (the metrics: not kept, only shown)
-            got = sum(r[5] for r in self._rows[:] if r[1] == "source")
-            return (f"{self.name or 'run'} [dask] {self.status}: {got:,} records in so far, "
-                    f"{self.elapsed:.2f} s since the start")
-        return super().summary()
-
 
 _FAIL_LOCK = threading.Lock()
 

@@ -21,7 +21,7 @@ LOST = object()      # a sender's channel broke
 class Piece(NamedTuple):
     """What one sender sends for one sequence number: the records; for records routed by
     key, their positions in the batch they came from; for a parallel peeking operator's
-    instance, how many records in front are history (see ``instance.History``)."""
+    instance, how many records in front are history (see ``output.History``)."""
 
     records: np.ndarray | None
     positions: np.ndarray | None = None

@@ -20,7 +20,7 @@ starts at the switch point at once.
 >>> old = place(prog, w, {"running_sum": "tcp://a:1"}, {})
 >>> new = place(prog, w, {"running_sum": "tcp://b:1"}, {})
 >>> [(t.unit, t.index, sorted(t.stages), sorted(t.depends)) for t in takeovers(old, new)]
-[(0, 0, ['running_sum', 'scale'], [(0, 0)])]
+[(1, 0, ['running_sum'], [(0, 0)])]
 """
 
 from __future__ import annotations
@@ -137,6 +137,16 @@ def takeovers(old: Any, new: Any) -> list[Takeover]:
                     deps.update(holders.get(k, ()))
             out.append(Takeover(u.index, i, frozenset(mine), frozenset(branchings), groups,
                                 frozenset(deps)))
+    return out
+
+
+def routes(takeovers: Any, new: Any, gen: int) -> dict[tuple[int, int], list]:
+    """Where each old instance sends its parts when it stops: old (unit, index) ->
+    [(the new instance's worker, ``gen``, its Takeover), ...]."""
+    out: dict[tuple[int, int], list] = {}
+    for t in takeovers:
+        for d in t.depends:
+            out.setdefault(d, []).append((new.units[t.unit].workers[t.index], gen, t))
     return out
 
 

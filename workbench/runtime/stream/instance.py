@@ -18,16 +18,16 @@ from typing import Any
 import numpy as np
 
 from ...compile import ArtifactStore, CompiledSegment
-from ...compile.kernels import key_groups
-from ...compile.segment import Artifacts, keys_of
+from ...compile.segment import Artifacts
 from ...errors import OperatorError, portable
 from ...model.fusion import segments
 from ...placement import Unit
-from ..metrics import edge_name
 from ..nodes import build_chain
+from ..preflight import warm
 from .channels import Aborted, dataplane
 from .frames import Piece
-from .worker import run_state
+from .output import Output
+from .worker import run_state, send_part
 
 
 @dataclass
@@ -50,7 +50,14 @@ class InstanceSpec:
     token: str = ""
     epoch: int = 100                 # batches per epoch (checkpoint/reconfiguration unit)
     gen: int = 0                     # the run's generation (plan) this instance belongs to
-    needs_cut: bool = False          # waits for what it takes over from the generation before
+    warm: tuple | None = None        # (dtype, record shape, records) of its input: loads
+                                     # its code before the switch (a reconfiguration)
+    takeover: Any = None             # a Takeover: what it takes over from the generation
+                                     # before, from which old instances (it waits for it)
+
+    @property
+    def needs_cut(self) -> bool:
+        return self.takeover is not None
 
     @property
     def name(self) -> str:
@@ -96,16 +103,18 @@ class Instance:
         self.rs.enter(spec.name)
         self.plane = dataplane(worker)
         self.key = (spec.run_id, spec.gen, spec.unit.index, spec.index)
-        self.out = _Output(spec, self.plane, self.rs)
+        self.out = Output(spec, self.plane, self.rs)
         self.source_records = 0
         self.t_first: float | None = None
         self.chain: Any = None
         self.open_epoch: int | None = None      # the epoch of the last batch taken
         self.loaded: Any = None                 # what it took over (a reconfiguration)
+        self.t_switch = self.t_loaded = None    # when it learnt the switch point, and
+                                                # when it had taken its cut over
 
     def run(self, source: Any) -> dict:
         spec, rs = self.spec, self.rs
-        store = ArtifactStore(spec.store_root)
+        store = ArtifactStore.shared(spec.store_root)
         compiled = {s.name: CompiledSegment(s, store, artifacts=spec.artifacts.get(s.name))
                     for s in segments(spec.unit.nodes)}
         self.chain = build_chain(spec.unit.nodes, rs.recorder, compiled, spec.unit.name,
@@ -113,14 +122,20 @@ class Instance:
         inbox = None if spec.upstream is None else self.plane.inbox(self.key)
         if inbox is not None:
             inbox.configure(spec.credits)
+        if spec.warm is not None:     # a new plan's instance: its code loaded before the switch
+            try:
+                warm(spec.unit.nodes, store, spec.artifacts, spec.warm)
+            except Exception:  # noqa: BLE001 - best effort: the first batch loads it instead
+                pass
         # a generation after the first starts where the one before stopped (known only
         # at the switch), with the state and pending records it hands over
         start = rs.wait_for("the switch point", lambda: rs.start_at.get(spec.gen))
+        self.t_switch = time.time()
         if spec.needs_cut:
-            key = (spec.gen, spec.unit.index, spec.index)
-            self.loaded = rs.wait_for("its cut", lambda: rs.cuts.pop(key, None))
+            self.loaded = rs.wait_for("its cut", lambda: self._taken_over(start))
             self.chain.load(self.loaded)
             self.out.load(self.loaded)
+        self.t_loaded = time.time()
         waiting = rs.recorder.inbox(spec.unit.name, spec.index)
         reading = rs.recorder.point("source", spec.index) if spec.upstream is None else None
         for seq, piece in _inputs(spec, source, rs, inbox, start):
@@ -139,7 +154,39 @@ class Instance:
             self._mark_epoch(seq)
         self._close_epoch()
         self.out.end()
-        return self.report("stopped" if spec.gen in rs.stop_at else "finished")
+        rep = self.report("stopped" if spec.gen in rs.stop_at else "finished")
+        rep["handed"] = self._hand_over(rep.get("cut"))
+        return rep
+
+    def _taken_over(self, start: int) -> Any:
+        """The cut this instance takes over, once a part has arrived from each old
+        instance it depends on (None until then)."""
+        from ..cut import Cut
+        from .handover import cut_for
+
+        spec, t = self.spec, self.spec.takeover
+        keys = [(spec.gen, spec.unit.index, spec.index, *d) for d in sorted(t.depends)]
+        if not all(k in self.rs.parts for k in keys):
+            return None
+        merged = Cut.merge(self.rs.parts.pop(k) for k in keys)
+        return cut_for(t, merged, spec.unit, start)
+
+    def _hand_over(self, cut: Any) -> list[tuple]:
+        """A reconfiguration switched away from this instance's generation: send each new
+        instance that depends on it its part of this instance's cut, straight to the new
+        instance's worker. Returns the keys delivered (the client sends the rest)."""
+        spec = self.spec
+        with self.rs.lock:
+            routes = self.rs.handover.get(spec.gen, {}).get((spec.unit.index, spec.index), [])
+        if cut is None:
+            return []
+        done = []
+        for address, gen, t in routes:
+            key = (gen, t.unit, t.index, spec.unit.index, spec.index)
+            if send_part(self.worker, address, spec.run_id, key,
+                         cut.part(t.stages, t.branchings, t.keyed)):
+                done.append(key)
+        return done
 
     def _push(self, seq: int, batch: np.ndarray, chunk: bool) -> np.ndarray | None:
         nodes = self.chain.segment_nodes()
@@ -182,6 +229,7 @@ class Instance:
             self.out.export(cut)
             out.update({"t_first": self.t_first, "t_last": time.time(), "cut": cut,
                         "sink_first": self.out.first_out, "sink_last": self.out.last_out,
+                        "t_switch": self.t_switch, "t_loaded": self.t_loaded,
                         "thread": threading.current_thread().name,
                         "source_records": self.source_records,
                         "sink": self.out.sink_value(),
@@ -239,182 +287,6 @@ def _claim(rs: Any, gen: int, name: str, seq: int, patience: float = 60.0) -> bo
             return False
         rs.readers[(gen, name)] = seq
         return True
-
-
-class _Output:
-    """Where an instance's results go: the next unit's instances, or the sink."""
-
-    def __init__(self, spec: InstanceSpec, plane: Any, rs: Any) -> None:
-        self.spec = spec
-        self.rs = rs
-        self.parts: dict[int, Any] = {}    # seq -> records, or (records, positions)
-        self.records = 0
-        self.senders: list = []
-        self.callback = spec.sink if callable(spec.sink) else None
-        down = spec.downstream
-        if down is not None:
-            for j, addr in enumerate(down.workers):
-                self.senders.append(plane.sender(
-                    addr, spec.data_addresses.get(addr), (spec.run_id, spec.gen, down.index, j),
-                    spec.index, spec.credits, rs.abort, spec.token))
-            self.edge = rs.recorder.channel(edge_name(spec.unit.name, down.name), spec.index)
-            if down.routing == "keyed":
-                self.starts = np.array([down.group_range(j)[0]
-                                        for j in range(down.parallelism)], np.int64)
-            fission = down.fission
-            self.history = None if fission is None else History(fission.op, fission.name)
-        else:
-            self.history = None
-            self.sink_counter = rs.recorder.point("sink", spec.index)
-        self.first_out: float | None = None      # when the first / last records reached
-        self.last_out: float | None = None       # the sink (from this instance)
-
-    def emit(self, seq: int, y: np.ndarray | None, positions: np.ndarray | None) -> None:
-        """Pass on a batch; ``positions``: where its records stand in the batch they were
-        routed by key from (records of a keyed unit's instance), else ``None``."""
-        down = self.spec.downstream
-        if down is None:
-            return self._sink(seq, y, positions)
-        if down.routing == "direct":
-            self._send(0, seq, y, positions)
-        elif down.routing == "spread" and self.history is not None:
-            y, overlap = self.history.front(y)
-            self._send(seq % down.parallelism, seq, y, None, overlap)
-        elif down.routing == "spread":
-            self._send(seq % down.parallelism, seq, y, positions)
-        else:
-            self._route_keyed(seq, y, positions)
-
-    def _send(self, j: int, seq: int, y: np.ndarray | None,
-              positions: np.ndarray | None = None, overlap: int | None = None) -> None:
-        s = self.senders[j]
-        s.send(seq, Piece(y, positions, overlap))
-        self.edge.records += 0 if y is None else len(y)
-        self.edge.batches += 1
-        self.edge.depth(s.in_flight)
-
-    def _route_keyed(self, seq: int, y: np.ndarray | None,
-                     positions: np.ndarray | None) -> None:
-        """Each instance gets the records of its key groups, with their positions, so the
-        batch can be put back in input order where the instances' parts are joined."""
-        down = self.spec.downstream
-        if y is None:
-            for j in range(down.parallelism):
-                self._send(j, seq, None)
-            return
-        op = self.spec.route_op
-        keys = keys_of(op, y, down.key_stage, seq)
-        inst = np.searchsorted(self.starts, key_groups(keys, op.key_groups), side="right") - 1
-        if positions is None:
-            positions = np.arange(len(y), dtype=np.int64)
-        for j in range(down.parallelism):
-            mine = inst == j
-            self._send(j, seq, y[mine], positions[mine])
-
-    def _sink(self, seq: int, y: np.ndarray | None, positions: np.ndarray | None) -> None:
-        c = self.sink_counter
-        c.batches += 1
-        if y is None:
-            return
-        c.records += len(y)
-        c.records_out += len(y)
-        self.records += len(y)
-        now = time.time()
-        if self.first_out is None:
-            self.first_out = now
-        self.last_out = now
-        if self.callback is not None:
-            self.callback(seq, y)
-        elif self.spec.sink == "collect":
-            self.parts[seq] = y if positions is None else (y, positions)
-
-    def sink_value(self) -> Any:
-        if self.spec.downstream is not None:
-            return None
-        return self.parts if self.spec.sink == "collect" else self.records
-
-    def end(self) -> None:
-        for s in self.senders:
-            s.end()
-
-    def leftovers(self) -> list[str]:
-        """Records at the end of the stream that no firing of the parallel peeking
-        operator downstream read (its one sender knows them)."""
-        return [] if self.history is None else self.history.leftovers()
-
-    def export(self, cut: Any) -> None:
-        """The records a parallel peeking operator downstream has yet to read, as pending
-        at its input (what one instance of it would hold)."""
-        if self.history is not None:
-            pending, fired = self.history.export()
-            stage = self.spec.downstream.fission.name
-            cut.pending[stage], cut.fired[stage] = pending, fired
-
-    def load(self, cut: Any) -> None:
-        if self.history is not None:
-            stage = self.spec.downstream.fission.name
-            if stage in cut.pending:
-                self.history.load(cut.pending[stage])
-
-    def close(self) -> None:
-        for s in self.senders:
-            s.close()
-
-
-class History:
-    """The sender's side of a parallel peeking operator (StreamIt fission): each batch
-    goes out with the records before it that its firings need.
-
-    Firing ``i`` reads records ``[i*c, i*c + peek)`` of the stream and belongs to the batch
-    its last record is in; a batch starting at stream position ``P`` therefore needs the
-    records from the first such firing's start, ``ceil((P - peek + 1) / c) * c``, up to
-    ``P``: at most ``peek - 1``, kept here from the batches sent before."""
-
-    def __init__(self, op: Any, name: str) -> None:
-        self.op, self.name = op, name
-        self.window, self.consumes = op.window, op.consumes
-        self.tail: np.ndarray | None = None       # the last window - 1 records sent
-        self.position = 0                         # records of the stream sent so far
-
-    def front(self, y: np.ndarray | None) -> tuple[np.ndarray | None, int]:
-        """``(history + y, len(history))`` for the next batch ``y``."""
-        if self.tail is None:
-            if y is None:
-                return None, 0
-            self.tail = y[:0]
-        if y is None:
-            y = self.tail[:0]
-        p, c = self.position, self.consumes
-        first = max(0, -(-(p - self.window + 1) // c)) * c
-        need = p - first
-        out = np.concatenate([self.tail[len(self.tail) - need:], y]) if need else y
-        if self.window > 1:
-            self.tail = np.concatenate([self.tail, y])[-(self.window - 1):]
-        self.position = p + len(y)
-        return out, need
-
-    def export(self) -> tuple[np.ndarray, bool]:
-        """The records from the next firing's start on, and whether any firing read."""
-        fires = self.op.fires(self.position)
-        n = self.position - fires * self.consumes
-        tail = self.tail if self.tail is not None else np.empty(0)
-        return tail[len(tail) - n:].copy() if n else tail[:0].copy(), fires > 0
-
-    def load(self, pending: np.ndarray) -> None:
-        """Go on from ``pending`` (records from a firing's start on): their start is a
-        firing boundary, so counting positions from it keeps every window in place."""
-        self.tail = pending[-(self.window - 1):].copy() if self.window > 1 else pending[:0]
-        self.position = len(pending)
-
-    def leftovers(self) -> list[str]:
-        fires = self.op.fires(self.position)
-        read = (fires - 1) * self.consumes + self.window if fires else 0
-        n = self.position - read
-        if n <= 0:
-            return []
-        return [f"{self.name}: {n} record(s) at the end of the stream were fewer than a "
-                f"firing of '{self.name}' ({self.window} records per firing, peek) and were "
-                "not read"]
 
 
 def _carry_error(spec: InstanceSpec, nodes: list, seq: int) -> OperatorError:

@@ -53,7 +53,9 @@ class Reconfiguration:
         self.gen: int | None = None
         self.switch: int | None = None
         self.error: BaseException | None = None
-        self.bytes_moved = 0
+        self.bytes_moved = 0              # state sent to another worker (bytes)
+        self.bytes_kept = 0               # state that stayed on its worker (bytes)
+        self.via_client = 0               # cut parts the client had to deliver
         self.groups_moved = 0
         self._phases: list[tuple[str, float, str]] = []
         self._expected = self._given = 0
@@ -97,15 +99,22 @@ class Reconfiguration:
         first = detail.splitlines()[0] if detail else ""
         self.run.event("reconfigure", f"{name}" + (f": {first}" if first else ""))
 
-    def moved(self, key: tuple[int, int], cut: Any) -> None:
-        """The watcher sent new instance ``key`` its cut."""
+    def moved(self, key: tuple[int, int], moved: int, kept: int, via_client: int) -> None:
+        """New instance ``key`` has all of its cut: ``moved`` bytes came from another
+        worker, ``kept`` from its own; ``via_client`` parts went through the client (old
+        instances that could not send theirs straight to the new worker)."""
         with self._lock:
-            self.bytes_moved += cut.nbytes
+            self.bytes_moved += moved
+            self.bytes_kept += kept
+            self.via_client += via_client
             self._given += 1
             everything = self._given == self._expected
         if everything:
-            self.phase("state moved", f"{self.bytes_moved:,} bytes to {self._given} "
-                       f"instance(s)")
+            how = (f", {self.via_client} part(s) through the client" if self.via_client
+                   else ", worker to worker")
+            self.phase("state moved", f"{self.bytes_moved:,} bytes to another worker, "
+                       f"{self.bytes_kept:,} kept on the same worker, to {self._given} "
+                       f"instance(s){how}")
 
     def settle(self, error: BaseException | None) -> None:
         """End it (the run ended or failed meanwhile)."""
@@ -127,7 +136,8 @@ class Reconfiguration:
             self._done.set()
 
     def _execute(self) -> None:
-        from .engine import Generation
+        from ..preflight import unit_inputs
+        from .generations import Generation
         from .handover import takeovers
 
         run = self.run
@@ -139,6 +149,11 @@ class Reconfiguration:
         old = run.current
         gen = Generation(len(run.gens), self.plan, arts, start=None)
         gen.takeovers = {(t.unit, t.index): t for t in takeovers(old.plan, self.plan)}
+        if run.compiler.local:          # new instances load their code before the switch
+            try:
+                gen.inputs = unit_inputs(self.plan.units, run.pipeline.source)
+            except Exception:  # noqa: BLE001 - best effort: their first batch loads it
+                gen.inputs = {}
         self._expected = len(gen.takeovers)
         self.gen = gen.index
         if self.mode == "restart":
@@ -159,19 +174,18 @@ class Reconfiguration:
         run._launch(gen)
         self._wait_entered(gen)
         self.phase("started", f"{gen.size} new instance(s) waiting\n{gen.plan.describe()}")
+        self._routes(old, gen)
         with run._stop_lock:
             if run._stopping or run.done:
                 raise RunError("the run is stopping; the new plan was not switched to.")
-            self.switch = run._stop_generation(old)
-            gen.start = self.switch
-            run.session.client.run(W.start_at, run.run_id, gen.index, self.switch,
-                                   workers=gen.workers)
+            self.switch = run._stop_generation(old, then=gen)
             run.current = gen
         self.phase("switched", f"at batch {self.switch}")
         run._handed(old)              # cuts of old instances that already ended
 
     def _restart(self, old: Any, gen: Any) -> None:
         run = self.run
+        self._routes(old, gen)
         with run._stop_lock:
             if run._stopping or run.done:
                 raise RunError("the run is stopping; the new plan was not started.")
@@ -188,6 +202,16 @@ class Reconfiguration:
         run.current = gen
         self.phase("switched", f"resumed at batch {self.switch}")
         run._handed(old)
+
+    def _routes(self, old: Any, gen: Any) -> None:
+        """Tell the old instances where their cuts go when they stop (worker to worker)."""
+        from .handover import routes
+
+        table = routes(gen.takeovers.values(), gen.plan, gen.index)
+        if table:
+            self.run._enlist(gen)       # (a restart: the new workers know the run already)
+            self.run.session.client.run(W.set_handover, self.run.run_id, old.index, table,
+                                        workers=old.workers)
 
     def _wait_entered(self, gen: Any, patience: float = 120.0) -> None:
         run = self.run

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 from typing import Any
@@ -28,7 +29,12 @@ class RunState:
         self.stop_at: dict[int, int] = {}
         self.start_at: dict[int, int] = {0: 0}   # generation -> its first sequence number
         self.readers: dict[tuple[int, str], int] = {}   # (gen, reader) -> its last claim
-        self.cuts: dict[tuple[int, int, int], Any] = {}  # (gen, unit, index) -> its cut
+        # a reconfiguration: parts of cuts, (new gen, unit, index, old unit, old index) ->
+        # what new instance (unit, index) takes over from old instance (old unit, index);
+        # and where old instances of generation g send theirs (set before they stop):
+        # g -> {(old unit, old index): [(worker address, new gen, Takeover), ...]}
+        self.parts: dict[tuple[int, int, int, int, int], Any] = {}
+        self.handover: dict[int, dict[tuple[int, int], list[tuple[str, int, Any]]]] = {}
         self.recorder = Recorder(worker, interval, t0=t0)
         self.instances: set[str] = set()
         self.epochs: list[tuple[float, str, int]] = []   # (time, instance, epoch completed)
@@ -90,8 +96,56 @@ def warm(dask_worker: Any) -> bool:
 
 
 def install(dask_worker: Any) -> tuple[str, int]:
-    """Start this worker's data plane (once); returns where its channels connect."""
+    """Start this worker's data plane (once); returns where its channels connect. Also
+    lets other workers hand cuts to this one (:func:`send_part`)."""
+    if PART_OP not in dask_worker.handlers:
+        def workbench_cut_part(run_id: str, key: list, payload: bytes) -> bool:
+            return _receive_part(dask_worker, run_id, key, payload)
+
+        dask_worker.handlers[PART_OP] = workbench_cut_part
     return tuple(dataplane(dask_worker).data_address)
+
+
+# --- handing a cut over, worker to worker -------------------------------------------------
+
+PART_OP = "workbench_cut_part"
+
+
+def put_part(rs: RunState, key: tuple, part: Any) -> None:
+    with rs.claims:
+        rs.parts[key] = part
+        rs.claims.notify_all()
+
+
+def _receive_part(dask_worker: Any, run_id: str, key: tuple, payload: bytes) -> bool:
+    rs = dataplane(dask_worker).runs.get(run_id)
+    if rs is None:
+        return False
+    put_part(rs, tuple(key), pickle.loads(payload))
+    return True
+
+
+def send_part(worker: Any, address: str, run_id: str, key: tuple, part: Any) -> bool:
+    """Put ``part`` where new instance ``key[:3]`` waits for it: on this worker directly,
+    on another one through Dask's worker-to-worker comm (no client, no scheduler).
+    False if that worker does not know the run (the client hands it over instead)."""
+    if address == worker.address:
+        rs = dataplane(worker).runs.get(run_id)
+        if rs is None:
+            return False
+        put_part(rs, key, part)
+        return True
+    from distributed.utils import sync
+
+    payload = pickle.dumps(part, protocol=5)
+
+    async def go() -> Any:
+        return await worker.rpc(address).workbench_cut_part(run_id=run_id, key=list(key),
+                                                            payload=payload)
+    try:
+        return bool(sync(worker.loop, go))
+    except Exception:  # noqa: BLE001 - the client's path delivers it instead
+        return False
 
 
 def prepare(run_id: str, t0: float, interval: float, token: str, dask_worker: Any) -> bool:
@@ -127,6 +181,20 @@ def stop_readers_at(run_id: str, stop_at: int, dask_worker: Any, gen: int = 0) -
     return rs is not None
 
 
+def switch_at(run_id: str, old: int, stop_at: int, readers: list[str], new: int,
+              dask_worker: Any) -> bool:
+    """A live switch in one round trip: generation ``old``'s readers (on the workers in
+    ``readers``) stop below ``stop_at``, generation ``new`` starts there."""
+    rs = dataplane(dask_worker).runs.get(run_id)
+    if rs is not None:
+        with rs.claims:
+            if dask_worker.address in readers:
+                rs.stop_at[old] = stop_at
+            rs.start_at[new] = stop_at
+            rs.claims.notify_all()
+    return rs is not None
+
+
 def start_at(run_id: str, gen: int, seq: int, dask_worker: Any) -> bool:
     """Generation ``gen`` takes over at sequence number ``seq``: its readers start there,
     its consumers expect it first."""
@@ -138,14 +206,23 @@ def start_at(run_id: str, gen: int, seq: int, dask_worker: Any) -> bool:
     return rs is not None
 
 
-def give_cut(run_id: str, gen: int, unit: int, index: int, cut: Any,
-             dask_worker: Any) -> bool:
-    """What a new instance takes over (its cut), put where it waits for it."""
+def set_handover(run_id: str, gen: int, table: dict, dask_worker: Any) -> bool:
+    """Where the instances of generation ``gen`` on this worker send their cuts when they
+    stop: {(unit, index): [(worker address, new gen, Takeover), ...]}."""
     rs = dataplane(dask_worker).runs.get(run_id)
     if rs is not None:
-        with rs.claims:
-            rs.cuts[(gen, unit, index)] = cut
-            rs.claims.notify_all()
+        with rs.lock:
+            rs.handover[gen] = table
+    return rs is not None
+
+
+def give_parts(run_id: str, parts: dict, dask_worker: Any) -> bool:
+    """Parts of cuts that new instances take over, from the client (old instances that
+    could not send theirs directly)."""
+    rs = dataplane(dask_worker).runs.get(run_id)
+    if rs is not None:
+        for key, part in parts.items():
+            put_part(rs, key, part)
     return rs is not None
 
 
