@@ -113,6 +113,8 @@ class Instance:
             if inbox is not None:
                 waiting.queue = inbox.waiting()
             self._mark_epoch(seq)
+        if inbox is not None:       # the end markers read too: a drained run samples 0
+            waiting.queue = inbox.waiting()
         self.out.end()
         return self.report("stopped" if rs.stop_at is not None else "finished")
 
