@@ -12,12 +12,21 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 TIERS = ("pure", "compile", "cluster", "magics", "notebooks", "docker", "browser")
 
 _STORE = tempfile.mkdtemp(prefix="wb-test-artifacts-")
 os.environ["WORKBENCH_ARTIFACTS"] = _STORE
 os.environ.pop("WORKBENCH_DISABLE_JIT", None)
+
+# Hypothesis draws new examples on every run, in CI too (its built-in "ci" profile, loaded
+# when CI is set, derandomizes: the same examples every run), and prints a failing example
+# with the blob that reproduces it (@reproduce_failure); no example database is kept.
+settings.register_profile(
+    "workbench", parent=settings.get_profile("ci") if os.environ.get("CI") else None,
+    derandomize=False, database=None, print_blob=True)
+settings.load_profile("workbench")
 
 
 HERE = Path(__file__).resolve().parent
@@ -39,11 +48,15 @@ def tier_of(path: str | Path) -> str | None:
     return None
 
 
+_TIER_OF: dict[str, str] = {}      # nodeid -> tier, from the collected item's own path
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        tier = tier_of(item.fspath)
+        tier = tier_of(item.path)
         if tier is not None:
             item.add_marker(getattr(pytest.mark, tier))
+            _TIER_OF[item.nodeid] = tier
 
 
 def skip_or_fail(tier: str, why: str) -> None:
@@ -143,7 +156,7 @@ _COUNTS: dict[str, dict[str, int]] = {}
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    tier = tier_of(report.fspath) or "other"
+    tier = _TIER_OF.get(report.nodeid, "other")
     c = _COUNTS.setdefault(tier, {"passed": 0, "failed": 0, "skipped": 0})
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         c[report.outcome] += 1

@@ -11,8 +11,6 @@ picture, ``data/screenshots/dashboard.png``).
 
 from __future__ import annotations
 
-import time
-
 from .conftest import ARTIFACTS
 
 NOTEBOOK = "notebooks/00_quickstart.ipynb"
@@ -90,12 +88,10 @@ def test_quickstart_dashboard_renders_live_in_chromium(lab, page):
     wait_for(page, LIVE, "a running dashboard with a trace per stage", 300)
     first = page.evaluate(CHART)
     png1 = shot(page, "dashboard-live-1.png")
-    t = time.monotonic()
     wait_for(page, f"() => {{ const c = ({CHART})(); return c && c.rates[0].xmax > "
                    f"{first['rates'][0]['xmax']} + 1.5; }}", "the chart moving on", 60)
     second = page.evaluate(CHART)
     png2 = shot(page, "dashboard-live-2.png")
-    moved_s = time.monotonic() - t
 
     # one trace per stage, each with points above zero
     assert [r["name"] for r in first["rates"]] == STAGES, first
@@ -105,7 +101,6 @@ def test_quickstart_dashboard_renders_live_in_chromium(lab, page):
     assert second["rates"][0]["n"] > first["rates"][0]["n"]
     assert [r["y"] for r in second["rates"]] != [r["y"] for r in first["rates"]]
     assert png1 != png2
-    assert moved_s < 60
     assert second["width"] > 750, second                # sized to the output area
     placement = page.inner_text(".wb-dashboard .wb-placement")
     assert all(s in placement for s in STAGES) and "storage" in placement

@@ -138,6 +138,7 @@ def test_unbounded_sources_stopped_by_duration_give_the_reference_of_what_was_re
                    parallelism=parallelism_of(prog, steps))
     finish(run)
     assert run.status == "finished" and run.source_records % 2048 == 0
+    assert run.source_records > 0, f"nothing read in {duration} s:\n{run.plan.describe()}"
     read = np.concatenate([generated(i) for i in range(run.source_records // 2048)] or
                           [np.empty(0)])
     np.testing.assert_allclose(run.output, reference(prog, read), err_msg=run.plan.describe())

@@ -78,6 +78,29 @@ def test_division_by_zero_gives_inf_as_on_arrays():
     assert not len(run.events.query("kind == 'note'"))
 
 
+def test_a_fused_loop_reports_one_row_group_per_user_operator():
+    from workbench.examples.quickstart import mean4
+
+    data = batch(0, B)[:20000]
+    ops = [*chain(2), mean4, halve]            # gain, clamp, smooth: one loop; then 4:1, 1:1
+    run = program(ops, data, 4000).run(engine="local").wait()
+    assert run.plan[0].loops == ("gain+clamp+smooth",)
+    df = run.metrics
+    rows = df[~df.stage.isin(["source", "sink"])]
+    per = rows.groupby("stage", sort=False)[["records", "records_out"]].sum()
+    n = len(data)
+    assert per.index.tolist() == ["gain", "clamp", "smooth", "mean4", "halve"]
+    assert per.to_dict("index") == {
+        "gain": {"records": n, "records_out": n}, "clamp": {"records": n, "records_out": n},
+        "smooth": {"records": n, "records_out": n},
+        "mean4": {"records": n, "records_out": n // 4},
+        "halve": {"records": n // 4, "records_out": n // 4}}
+    assert set(rows.segment) == {"gain+clamp+smooth+mean4+halve"}   # the fused unit's column
+    # batch latency is the fused unit's: the same on each operator's row of a sample
+    assert (rows.groupby("time").latency_ms.nunique(dropna=False) == 1).all()
+    assert len(run.output) == n // 4
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.int64])
 def test_other_dtypes_get_what_the_operators_one_by_one_give(dtype, monkeypatch):
     data = (np.linspace(-2, 2, 5000) * (1 if dtype == np.float32 else 100)).astype(dtype)

@@ -1,4 +1,4 @@
-"""``workbench containers status | clean`` against the real engine."""
+"""``workbench containers build | status | clean`` against the real engine."""
 
 from __future__ import annotations
 
@@ -12,6 +12,16 @@ from workbench.containers import engine
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "workbench.cli", "containers", *args],
                           capture_output=True, text=True, timeout=300)
+
+
+def test_build_prints_the_tag_of_this_hosts_image(image):
+    from workbench.containers.image import image_tag
+
+    out = cli("build")               # the tests' image is there: the same inputs, same tag
+    assert out.returncode == 0, out.stderr
+    tag = image_tag()
+    assert out.stdout.strip() == tag, (out.stdout, out.stderr[-2000:])
+    assert f"built {tag} (" in out.stderr, out.stderr[-2000:]
 
 
 def test_status_names_the_engine_and_this_hosts_image(image):

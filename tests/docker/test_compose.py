@@ -83,6 +83,9 @@ def test_compose_cluster_runs_the_quickstart(image, tmp_path, artifact_root):
                 session.wait_for_workers(3, timeout=120)
                 assert sorted(tuple(r) for r in session.workers.values()) == \
                     [("compute",), ("compute",), ("storage",)]
+                # the scheduler runs with --no-dashboard: no link to a page that is not there
+                assert session.dashboard_link is None
+                assert repr(session).endswith("; no dashboard>"), repr(session)
                 data = np.random.default_rng(3).random(2**14)
                 prog = wb.sources.array(data, batch_size=4096) >> scale >> mean4 >> \
                     running_sum

@@ -323,9 +323,14 @@ def test_stream_cell_without_ipython():
 
 def test_stream_cell_in_process_takes_values_and_dicts():
     ns: dict = {}
-    stream_cell.stream_cell("p", OPS, ns, source=DATA, batch_size=1000, widget=False,
-                      parallelism={"scale": 1})
+    stream_cell.stream_cell("p", OPS, ns, source=DATA, batch_size=1000, widget=False)
     np.testing.assert_allclose(ns["p"].output, reference(DATA))
+    # the local engine places nothing, but hint dicts still name the cell's operators
+    with pytest.raises(wb.CellError) as info:
+        stream_cell.stream_cell("r", OPS, ns, source=DATA, widget=False,
+                                parallelism={"scael": 2})
+    assert "'scael'" in str(info.value) and "scale, mean4" in str(info.value)
+    assert "r" not in ns                                     # nothing ran, nothing bound
     prog = stream_cell.stream_cell("q", OPS, ns, run=False)
     assert prog.source is None and prog.stage_names == ("scale", "mean4")
     with pytest.raises(wb.CellError, match="positive integer"):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import workbench as wb
 from workbench.examples.quickstart import mean4, running_sum, scale
@@ -141,3 +145,136 @@ def test_dataframe_source_makes_records():
     np.testing.assert_array_equal(wb.sources.dataframe(df, "amount").batch(0), [1.5, 2.5, 3.5])
     with pytest.raises(wb.GraphError, match="no column 'x'.*user, amount"):
         wb.sources.dataframe(df, "x")
+
+
+# --- properties over random programs with split-joins ----------------------------------------
+# A program's shape: ("op", consumes, produces, peek - consumes) or ("sj", split,
+# split_weights, branches), a branch being a list of such elements.
+
+rate = st.integers(1, 4)
+op_spec = st.tuples(st.just("op"), rate, rate, st.integers(0, 3))
+
+
+def sj_spec(inner):
+    """A split-join of 2-3 branches of ``inner`` elements; a roundrobin one with drawn
+    split weights or the default (1 each)."""
+    def make(split, branches, weights):
+        w = tuple(weights[:len(branches)]) if split == "roundrobin" and weights else None
+        return ("sj", split, w, branches)
+
+    return st.builds(make, st.sampled_from(["duplicate", "roundrobin"]),
+                     st.lists(st.lists(inner, min_size=1, max_size=3), min_size=2,
+                              max_size=3),
+                     st.none() | st.tuples(*[st.integers(1, 3)] * 3))
+
+
+elements = st.recursive(op_spec, sj_spec, max_leaves=8)
+shapes = st.lists(elements, min_size=1, max_size=4).filter(
+    lambda s: any(e[0] == "sj" for e in s))
+
+
+def build(shape, join_weights=None, perturb=None):
+    """The program of ``shape``: operators ``o0, o1, ...`` and split-joins numbered 1, 2,
+    ... in the order the solver meets them; ``join_weights`` {k: weights} makes them
+    explicit, ``perturb`` ``(i, field, value)`` changes one rate of ``o{i}``. Returns the
+    program and, per operator, the innermost split-join it is a branch element of."""
+    ops, sjs, inside = [0], [0], {}
+
+    def chain(elems, k):
+        out = []
+        for e in elems:
+            if e[0] == "op":
+                i = ops[0]
+                ops[0] += 1
+                rates = {"consumes": e[1], "produces": e[2]}
+                if perturb is not None and perturb[0] == i:
+                    rates[perturb[1]] = perturb[2]
+                name = f"o{i}"
+                inside[name] = k
+                out.append(wb.operator(lambda x: x, name=name, peek=rates["consumes"] + e[3],
+                                       jit=False, **rates))
+            else:
+                sjs[0] += 1
+                me = sjs[0]
+                branches = [wb.Pipeline(None, tuple(chain(b, me))) for b in e[3]]
+                out.append(wb.splitjoin(*branches, split=e[1], split_weights=e[2],
+                                        join_weights=(join_weights or {}).get(me)))
+        return out
+
+    prog = src()
+    for el in chain(shape, None):
+        prog = prog >> el
+    return prog, inside
+
+
+def check_balance(shape, sol):
+    """Every edge: producer firings x records it puts on the edge per firing == consumer
+    firings x records it takes per firing (the SDF balance equations, edge by edge)."""
+    reps, ops, sjs = sol.repetitions, [0], [0]
+
+    def edge(prod, put, cons, take):
+        assert reps[prod] * put == reps[cons] * take, (prod, put, cons, take, reps)
+
+    def chain(elems, prod, put):
+        for e in elems:
+            if e[0] == "op":
+                name = f"o{ops[0]}"
+                ops[0] += 1
+                edge(prod, put, name, e[1])
+                prod, put = name, e[2]
+            else:
+                sjs[0] += 1
+                k = sjs[0]
+                w = e[2] or (1,) * len(e[3])
+                edge(prod, put, f"split@{k}", 1 if e[1] == "duplicate" else sum(w))
+                jw = sol.join_weights[k]
+                for j, branch in enumerate(e[3]):
+                    end, out = chain(branch, f"split@{k}", 1 if e[1] == "duplicate" else w[j])
+                    edge(end, out, f"join@{k}", jw[j])
+                prod, put = f"join@{k}", sum(jw)
+        return prod, put
+
+    chain(shape, "source", 1)
+    assert ops[0] + 2 * sjs[0] + 1 == len(reps)       # every actor, nothing else
+    assert all(v > 0 for v in reps.values())
+    assert math.gcd(*reps.values()) == 1              # the smallest such vector
+
+
+@settings(max_examples=200, deadline=None)
+@given(shape=shapes, data=st.data())
+def test_random_split_join_programs_balance_and_a_changed_rate_is_named(shape, data):
+    prog, inside = build(shape)
+    sol = prog.validate()
+    check_balance(shape, sol)
+    explicit, _ = build(shape, sol.join_weights)      # the same weights, written out
+    assert explicit.validate().repetitions == sol.repetitions
+    # one rate of an operator in a split-join changed: its branch delivers in another ratio
+    name = data.draw(st.sampled_from(sorted(n for n, k in inside.items() if k is not None)))
+    i = int(name[1:])
+    field = data.draw(st.sampled_from(["consumes", "produces"]))
+    old = _op_rates(shape)[i][["consumes", "produces"].index(field)]
+    new = data.draw(st.integers(1, 5).filter(lambda v: v != old))
+    bad, _ = build(shape, sol.join_weights, (i, field, new))
+    with pytest.raises(wb.RateError) as info:
+        bad.validate()
+    msg = str(info.value)
+    assert f"inconsistent rates in split-join {inside[name]}:" in msg, msg
+    disagree = next(ln for ln in msg.splitlines() if ln.startswith("The operators whose"))
+    assert name in disagree.removesuffix(".").split(": ")[1].split(", "), msg
+    assert "Fix:" in msg
+
+
+def _op_rates(shape):
+    """(consumes, produces) of each operator, in the order build() names them."""
+    out = []
+
+    def visit(elems):
+        for e in elems:
+            if e[0] == "op":
+                out.append((e[1], e[2]))
+            else:
+                for b in e[3]:
+                    visit(b)
+
+    visit(shape)
+    return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 import workbench as wb
 from workbench.placement import place
@@ -91,3 +93,87 @@ def test_a_splitjoin_runs_in_one_place():
 def test_fusion_follows_the_plan():
     plan = place(src >> a >> b >> c, W, {"c": "storage"})
     assert [[s.name for s in u.nodes] for u in plan.units] == [["a+b"], ["c"]]
+
+
+# --- properties over random programs: hints honoured or refused naming the stage ----------
+
+ADDRS = ("tcp://c1:1", "tcp://c2:1", "tcp://s1:1", "tcp://s2:1", "tcp://cs:1")
+RESOURCES = ({"compute": 1}, {"compute": 1}, {"storage": 1}, {"storage": 1},
+             {"compute": 1, "storage": 1})
+KINDS = ("stateless", "mean4", "stateful", "keyed")
+
+
+def quickstart_like(kind: str, i: int, groups: int):
+    """An operator of the quickstart's kinds (scale, mean4, running_sum) or a keyed one."""
+    name = f"{kind}{i}"
+    if kind == "stateless":
+        return op(name)
+    if kind == "mean4":
+        return op(name, consumes=4, produces=1)
+    if kind == "stateful":
+        return op(name, state=np.zeros(1))
+    return op(name, state=np.zeros(1), key=lambda x: x.astype(np.int64), key_groups=groups)
+
+
+@hs.composite
+def programs(draw):
+    workers = {ADDRS[i]: RESOURCES[i] for i in sorted(draw(hs.sets(
+        hs.integers(0, len(ADDRS) - 1), min_size=1, max_size=len(ADDRS))))}
+    kinds = draw(hs.lists(hs.sampled_from(KINDS), min_size=1, max_size=5))
+    ops = [quickstart_like(k, i, draw(hs.integers(1, 16))) for i, k in enumerate(kinds)]
+    hint = hs.one_of(hs.none(), hs.sampled_from(
+        ["compute", "storage", "tcp://elsewhere:9", {"gpu": 1}, {"compute": 1}]),
+        hs.sampled_from(ADDRS))
+    hints = {o.name: h for o in ops if (h := draw(hint)) is not None}
+    par = {o.name: n for o in ops if (n := draw(hs.integers(1, 4))) > 1}
+    prog = src
+    for o in ops:
+        prog = prog >> o
+    return prog, ops, workers, hints, par
+
+
+def allowed(hint, workers) -> set[str]:
+    """Workers a hint allows, by the documented vocabulary (not by the planner's code)."""
+    if hint is None:
+        compute = {a for a, r in workers.items() if r.get("compute")}
+        return compute or set(workers)
+    if isinstance(hint, str) and "://" in hint:
+        return {hint} & set(workers)
+    need = {hint: 1} if isinstance(hint, str) else hint
+    return {a for a, r in workers.items() if all(r.get(k, 0) >= v for k, v in need.items())}
+
+
+def refusal(o, n: int) -> bool:
+    """Parallelism ``n`` that would break the operator's state."""
+    return n > 1 and o.state is not None and (o.key is None or n > o.key_groups)
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=programs())
+def test_random_plans_honour_every_hint_or_refuse_it_naming_the_stage(case):
+    prog, ops, workers, hints, par = case
+    bad_hint = [o.name for o in ops if o.name in hints and not allowed(hints[o.name], workers)]
+    bad_par = [o.name for o in ops if refusal(o, par.get(o.name, 1))]
+    if bad_hint or bad_par:                  # hints are resolved before parallelism
+        with pytest.raises(wb.PlacementError) as info:
+            place(prog, workers, hints, par)
+        assert f"'{(bad_hint or bad_par)[0]}'" in str(info.value), (str(info.value), case)
+        return
+    plan = place(prog, workers, hints, par)
+    stages = [s for u in plan.units for s in u.stages]
+    assert stages == [o.name for o in ops]         # every stage once, in program order
+    unit_of = {s: u for u in plan.units for s in u.stages}
+    for o in ops:
+        u, n = unit_of[o.name], par.get(o.name, 1)
+        assert u.parallelism == n, (o.name, u)
+        assert set(u.workers) <= allowed(hints.get(o.name), workers), (o.name, u, workers)
+        if o.key is not None and n > 1:           # a keyed unit starts with its key stage
+            assert (u.routing, u.key_stage, u.key_groups) == ("keyed", o.name, o.key_groups)
+            ranges = [u.group_range(i) for i in range(n)]
+            assert ranges[0][0] == 0 and ranges[-1][1] == o.key_groups, ranges
+            assert all(a < b for a, b in ranges), ranges            # each owns a group
+            assert all(r[1] == s[0] for r, s in zip(ranges, ranges[1:])), ranges
+    for u in plan.units:
+        assert (u.routing == "keyed") == (u.key_stage is not None)
+        if u.routing == "keyed":
+            assert u.stages[0] == u.key_stage

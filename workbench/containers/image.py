@@ -11,7 +11,7 @@ numba (or workbench) changes gets a new image instead of a stale one::
 
 ``$WORKBENCH_IMAGE`` overrides the tag (use that image as it is). The base image is
 ``$WORKBENCH_BASE_IMAGE``, else ``python:3.11-slim`` when the engine has
-it, else ``workbench-base:bookworm`` (``containers/base/build.sh``, no registry needed)
+it, else ``workbench-base:bookworm`` (``workbench containers base``, no registry needed)
 when the engine has that, else ``python:3.11-slim`` (pulled).
 """
 
@@ -275,7 +275,9 @@ def prune(keep: int | None = None, everything: bool = False) -> tuple[list[str],
         by_pins.setdefault(img.labels.get(f"{LABEL}.pins", ""), []).append(img)
     for imgs in by_pins.values():
         imgs.sort(key=lambda i: i.attrs.get("Created", ""), reverse=True)
-        for img in imgs if everything else imgs[keep:]:
+        # an image whose tag a later build of it took over keeps no place among the kept
+        tagged = [i for i in imgs if i.tags]
+        for img in imgs if everything else [i for i in imgs if not i.tags] + tagged[keep:]:
             for tag in img.tags or [img.id]:
                 try:
                     c.images.remove(tag, noprune=False)
@@ -306,9 +308,9 @@ def _build_failed(base: str, error: str, lines: list[str]) -> str:
     msg = f"docker build on {base} failed: {error.strip()}\n{tail}\n"
     if "pull access denied" in error or "lookup" in error or "not found" in error.lower():
         msg += (f"Fix: the engine cannot fetch {base} (no registry reachable?). Build the "
-                f"offline base, then use it:\n  sudo containers/base/build.sh {OFFLINE_BASE}"
-                f"\n  workbench containers build --base {OFFLINE_BASE}   (or set "
-                "WORKBENCH_BASE_IMAGE)")
+                f"offline base (as root), then use it:\n  workbench containers base "
+                f"{OFFLINE_BASE}\n  workbench containers build --base {OFFLINE_BASE}   (or "
+                "set WORKBENCH_BASE_IMAGE)")
     else:
         msg += "Fix: read the build output above; `workbench containers build --no-cache` " \
                "starts from scratch."

@@ -153,6 +153,8 @@ class Instance:
                 waiting.queue = inbox.waiting()
             self._mark_epoch(seq)
         self._close_epoch()
+        if inbox is not None:       # the end markers read too: a drained run samples 0
+            waiting.queue = inbox.waiting()
         self.out.end()
         rep = self.report("stopped" if spec.gen in rs.stop_at else "finished")
         rep["handed"] = self._hand_over(rep.get("cut"))
