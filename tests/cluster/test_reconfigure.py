@@ -124,8 +124,24 @@ def test_the_timeline_names_each_phase_and_the_state_that_moved(session):
     assert run.reconfigurations == [rc]
     kinds = run.events.query("kind == 'reconfigure'").message.str.split(":").str[0].tolist()
     assert sorted(kinds) == sorted(tl.phase)
+    time.sleep(0.6)                         # samples of the new plan
     run.stop()
     assert run.status == "stopped"
+    # metrics keep one row per user operator through the re-fusion: running_sum counted
+    # in the fused segment before the switch, in a segment of its own on storage after it
+    m = run.metrics
+    rs = m[(m.stage == "running_sum") & (m.records > 0)]
+    assert set(rs.segment) == {"scale+mean4+running_sum", "running_sum"}
+    storage = {w for w, kind in run.session.workers.items() if "storage" in kind}
+    assert set(rs[rs.segment == "running_sum"].worker) <= storage
+    assert rs[rs.segment == "scale+mean4+running_sum"].time.max() <= \
+        rs[rs.segment == "running_sum"].time.max()
+    for stage in ("scale", "mean4", "running_sum"):
+        assert set(m[(m.stage == stage) & (m.records > 0)].segment) <= {
+            "scale+mean4+running_sum", "scale+mean4", "running_sum"}
+    # records per operator follow the rates over the whole run, both plans together
+    into = m.groupby("stage").records.sum()
+    assert into["mean4"] == into["scale"] and into["running_sum"] * 4 == into["mean4"]
 
 
 def test_a_second_request_waits_for_the_first(session):
