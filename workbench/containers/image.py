@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import ContainerError
 from .engine import LABEL, client
@@ -251,7 +252,7 @@ def build(base: str | None = None, tag: str | None = None, no_cache: bool = Fals
     return tag
 
 
-KEEP = 2      # images kept per toolchain (pins): the current one and the one before it
+KEEP = 2      # images kept per toolchain: the current one and the one before it
 
 
 def keep_images() -> int:
@@ -263,18 +264,24 @@ def keep_images() -> int:
 
 
 def prune(keep: int | None = None, everything: bool = False) -> tuple[list[str], int]:
-    """Remove our images beyond the newest ``keep`` per toolchain (all of them with
-    ``everything``) and the build stages builds leave behind; an image a container uses
-    stays. Returns the tags removed and the bytes the engine reclaimed."""
+    """Remove our images beyond the newest ``keep`` per toolchain (Python, numba and
+    llvmlite: the tag without its hash; all of them with ``everything``) and the build
+    stages builds leave behind. The image of this source tree and toolchain (the current
+    one) is always one of the kept, and an image a container uses stays. Returns the tags
+    removed and the bytes the engine reclaimed."""
     c = client()
     keep = keep_images() if keep is None else keep
+    try:
+        current = image_tag()
+    except Exception:  # noqa: BLE001 - no source tree or no base here: nothing is current
+        current = None
     before = _disk(c)
     removed: list[str] = []
-    by_pins: dict[str, list] = {}
+    groups: dict[str, list] = {}
     for img in c.images.list(filters={"label": f"{LABEL}.image=1"}):
-        by_pins.setdefault(img.labels.get(f"{LABEL}.pins", ""), []).append(img)
-    for imgs in by_pins.values():
-        imgs.sort(key=lambda i: i.attrs.get("Created", ""), reverse=True)
+        groups.setdefault(_toolchain_of(img), []).append(img)
+    for imgs in groups.values():
+        imgs.sort(key=lambda i: (current not in i.tags, _created(i)))
         # an image whose tag a later build of it took over keeps no place among the kept
         tagged = [i for i in imgs if i.tags]
         for img in imgs if everything else [i for i in imgs if not i.tags] + tagged[keep:]:
@@ -289,6 +296,22 @@ def prune(keep: int | None = None, everything: bool = False) -> tuple[list[str],
     except Exception:  # noqa: BLE001 - another prune running
         pass
     return removed, max(before - _disk(c), 0)
+
+
+def _toolchain_of(img: Any) -> str:
+    """``workbench:py311-numba0.68.1-llvmlite0.50.0`` for an image of ours ('' untagged)."""
+    return img.tags[0].rsplit("-", 1)[0] if img.tags else ""
+
+
+def _created(img: Any) -> float:
+    """Newest first: minus the creation time in seconds (RFC 3339 from the engine)."""
+    from datetime import datetime
+
+    stamp = img.attrs.get("Created", "")
+    try:
+        return -datetime.fromisoformat(stamp[:26].rstrip("Z")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _disk(c) -> int:

@@ -12,6 +12,7 @@ the driver compiles, loading the segments from the artifacts the client wrote.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -91,9 +92,21 @@ def warm(nodes: tuple[Node, ...], store: ArtifactStore, artifacts: dict[str, Art
     segments: the first-batch check of a fused loop still runs on the real first batch),
     as far as the nodes are compiled (a plain-Python operator may have side effects)."""
     dtype, shape, n = first
-    compiled = {s.name: CompiledSegment(s, store, artifacts=artifacts.get(s.name))
+    compiled = {s.name: _Pausing(s, store, artifacts=artifacts.get(s.name))
                 for s in segments(nodes)}
     prefix = jit_prefix(nodes, compiled)
     if prefix:
         build_chain(prefix, Recorder("preflight"), compiled).push(
             np.zeros((n, *shape), dtype=dtype), 0)
+
+
+class _Pausing(CompiledSegment):
+    """A segment of a warm-up chain: after each call (its code loaded: numba holds the
+    GIL while it loads a function) it lets the process's other threads run for a moment,
+    so a new plan loading beside a running one holds the GIL in short turns."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            time.sleep(0.002)

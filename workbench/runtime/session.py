@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,9 @@ class Session:
         self.runs: dict[str, Any] = {}
         self.on_close: list[Callable[[Session], None]] = []
         self._dashboard: str | None = None      # "" once known to be none
+        self._closed = False
+        if cluster is not None:     # a cluster this session started closes at exit, its
+            atexit.register(self._close_at_exit)   # client first (no lost-task warnings)
 
     @property
     def workers(self) -> dict[str, dict[str, float]]:
@@ -59,6 +63,11 @@ class Session:
 
     def close(self) -> None:
         """Stop running programs, disconnect, and stop the cluster if this session started it."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.cluster is not None:
+            atexit.unregister(self._close_at_exit)
         for run in list(self.runs.values()):
             if not run.done:
                 try:
@@ -70,6 +79,12 @@ class Session:
             self.cluster.close()
         for fn in self.on_close:
             fn(self)
+
+    def _close_at_exit(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - the interpreter is exiting
+            pass
 
     def __enter__(self) -> Session:
         return self

@@ -27,7 +27,7 @@ from ..preflight import warm
 from .channels import Aborted, dataplane
 from .frames import Piece
 from .output import Output
-from .worker import run_state, send_part
+from .worker import at_low_priority, run_state, send_part
 
 
 @dataclass
@@ -100,7 +100,6 @@ class Instance:
     def __init__(self, spec: InstanceSpec, worker: Any) -> None:
         self.spec, self.worker = spec, worker
         self.rs = run_state(worker, spec.run_id, spec.t0, spec.interval)
-        self.rs.enter(spec.name)
         self.plane = dataplane(worker)
         self.key = (spec.run_id, spec.gen, spec.unit.index, spec.index)
         self.out = Output(spec, self.plane, self.rs)
@@ -114,19 +113,15 @@ class Instance:
 
     def run(self, source: Any) -> dict:
         spec, rs = self.spec, self.rs
-        store = ArtifactStore.shared(spec.store_root)
-        compiled = {s.name: CompiledSegment(s, store, artifacts=spec.artifacts.get(s.name))
-                    for s in segments(spec.unit.nodes)}
+        # a new plan's instance loads its code (and runs a batch of zeros through it)
+        # before the switch, at a lower priority than the old plan, which still runs
+        compiled = at_low_priority(self._load) if spec.gen else self._load()
         self.chain = build_chain(spec.unit.nodes, rs.recorder, compiled, spec.unit.name,
                                  spec.index)
         inbox = None if spec.upstream is None else self.plane.inbox(self.key)
         if inbox is not None:
             inbox.configure(spec.credits)
-        if spec.warm is not None:     # a new plan's instance: its code loaded before the switch
-            try:
-                warm(spec.unit.nodes, store, spec.artifacts, spec.warm)
-            except Exception:  # noqa: BLE001 - best effort: the first batch loads it instead
-                pass
+        rs.enter(spec.name)           # ready: a reconfiguration switches once all new are
         # a generation after the first starts where the one before stopped (known only
         # at the switch), with the state and pending records it hands over
         start = rs.wait_for("the switch point", lambda: rs.start_at.get(spec.gen))
@@ -159,6 +154,18 @@ class Instance:
         rep = self.report("stopped" if spec.gen in rs.stop_at else "finished")
         rep["handed"] = self._hand_over(rep.get("cut"))
         return rep
+
+    def _load(self) -> dict[str, CompiledSegment]:
+        spec = self.spec
+        store = ArtifactStore.shared(spec.store_root)
+        compiled = {s.name: CompiledSegment(s, store, artifacts=spec.artifacts.get(s.name))
+                    for s in segments(spec.unit.nodes)}
+        if spec.warm is not None:
+            try:
+                warm(spec.unit.nodes, store, spec.artifacts, spec.warm)
+            except Exception:  # noqa: BLE001 - best effort: the first batch loads it instead
+                pass
+        return compiled
 
     def _taken_over(self, start: int) -> Any:
         """The cut this instance takes over, once a part has arrived from each old

@@ -4,12 +4,14 @@ baseline.
 ``live``: while the old generation runs, plan the new configuration and compile it
 (re-fused for the new placement: stages that become co-located fuse, a stage that moves
 away splits out; the compile thread runs at a lower priority than the data path); start
-the new instances (they wait); switch at a batch boundary ``S`` (the old readers stop
+the new instances (they load their code, a batch of zeros through it, at a lower priority
+too, and wait); switch at a batch boundary ``S`` (one round trip: the old readers stop
 claiming, ``S`` is one past the highest batch they claimed, the new readers start at
-``S``); each new instance that takes something over waits for exactly the old instances
-that held it (a keyed stage's groups from their old owners) and starts as soon as they
-have processed every batch below ``S``; the old instances drain and are freed. Stateless
-new instances start at ``S`` at once. Nothing stops.
+``S``); each old instance, after its last batch, sends each new instance that depends on
+it its part of its cut straight to that instance's worker; a new instance that takes
+something over starts as soon as it has the parts of exactly the old instances that held
+it (a keyed stage's groups from their old owners); the old instances drain and are freed.
+Stateless new instances start at ``S`` at once. Nothing stops.
 
 ``restart`` (Flink-style, for comparison): stop the old generation at ``S``, wait until it
 has drained, then start the new instances, hand over the state, resume at ``S``: the
@@ -22,7 +24,6 @@ it never been reconfigured.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
@@ -125,7 +126,7 @@ class Reconfiguration:
     def execute(self) -> None:
         """Run the procedure (in the run's reconfiguration thread)."""
         try:
-            _lower_priority()
+            W.lower_priority()
             self._execute()
         except BaseException as exc:  # noqa: BLE001 - reported through wait(); run untouched
             if not isinstance(exc, WorkbenchError):
@@ -173,7 +174,8 @@ class Reconfiguration:
         run.gens.append(gen)
         run._launch(gen)
         self._wait_entered(gen)
-        self.phase("started", f"{gen.size} new instance(s) waiting\n{gen.plan.describe()}")
+        self.phase("started", f"{gen.size} new instance(s) loaded and waiting\n"
+                   f"{gen.plan.describe()}")
         self._routes(old, gen)
         with run._stop_lock:
             if run._stopping or run.done:
@@ -216,6 +218,7 @@ class Reconfiguration:
     def _wait_entered(self, gen: Any, patience: float = 120.0) -> None:
         run = self.run
         deadline = time.monotonic() + patience
+        pause = 0.005         # polls the workers (through the scheduler): back off to 50 ms
         names = {f"{u.name}[{i}]@g{gen.index}" for u in gen.plan.units
                  for i in range(u.parallelism)}
         while True:
@@ -228,7 +231,8 @@ class Reconfiguration:
             if run.done or time.monotonic() > deadline:
                 raise RunError("the new instances did not start"
                                + (": the run ended." if run.done else f" in {patience} s."))
-            time.sleep(0.01)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.05)
 
     def _wait_drained(self, old: Any) -> None:
         run = self.run
@@ -245,12 +249,3 @@ def _describe(changes: dict, mode: str) -> str:
     bits = [f"{k}={v}" for k, v in (changes.get("parallelism") or {}).items()]
     bits += [f"{k}@{v}" for k, v in (changes.get("placement") or {}).items()]
     return (", ".join(bits) or "no change") + ("" if mode == "live" else f" ({mode})")
-
-
-def _lower_priority() -> None:
-    """This thread (planning, compiling) at a lower priority than the data path: on two
-    cores a compile competes with the workers (Linux: per-thread nice values)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except (AttributeError, OSError):
-        pass

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
 import time
@@ -104,6 +105,36 @@ def install(dask_worker: Any) -> tuple[str, int]:
 
         dask_worker.handlers[PART_OP] = workbench_cut_part
     return tuple(dataplane(dask_worker).data_address)
+
+
+# --- priorities ------------------------------------------------------------------------------
+
+def lower_priority() -> None:
+    """This thread at a lower priority than the data path (Linux: per-thread nice values):
+    on two cores, planning, compiling and loading a new plan compete with the running one."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
+
+
+def at_low_priority(fn: Any) -> Any:
+    """``fn()`` in a thread of its own at a lower priority; its result (or its error)."""
+    out: dict[str, Any] = {}
+
+    def go() -> None:
+        lower_priority()
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+            out["error"] = exc
+
+    t = threading.Thread(target=go, name="wb-load", daemon=True)
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
 
 
 # --- handing a cut over, worker to worker -------------------------------------------------
