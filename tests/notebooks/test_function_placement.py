@@ -5,18 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-import pytest
 
-from tests.conftest import execute_notebook, workbench_kernel
+from tests.conftest import execute_notebook
 from workbench import demo
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "03_function_placement.ipynb"
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return workbench_kernel()
 
 
 def test_function_placement_notebook_runs_top_to_bottom(kernel):

@@ -6,19 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-import pytest
 
-from tests.conftest import execute_notebook, workbench_kernel
+from tests.conftest import execute_notebook
 from workbench import demo
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "02_live_reconfiguration.ipynb"
 SWITCHES = ["lowpass 1->2", "equaliser -> storage", "lowpass 2->1"]
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return workbench_kernel()
 
 
 def test_live_reconfiguration_notebook_runs_top_to_bottom(kernel):

@@ -6,17 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-import pytest
 
-from tests.conftest import workbench_kernel
 from workbench import demo
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return workbench_kernel()
 
 
 def test_workbench_demo_runs_the_quickstart_top_to_bottom(kernel, tmp_path):

@@ -16,6 +16,7 @@ from typing import Any
 from ...errors import GraphError, RunError
 from ...placement import Plan, place
 from . import worker as W
+from .handover import cut_for
 
 
 @dataclass
@@ -111,13 +112,10 @@ class Generations:
         new = self.gens[old.index + 1]
         if new.start is None:
             return                                  # not switched yet (restart: later)
-        from ..cut import Cut
-        from .handover import cut_for
-
         with self._handing:
-            self._hand(old, new, Cut, cut_for)
+            self._hand(old, new)
 
-    def _hand(self, old: Generation, new: Generation, Cut: Any, cut_for: Any) -> None:
+    def _hand(self, old: Generation, new: Generation) -> None:
         """Old instances send their parts of the cut straight to the new instances'
         workers as they stop (``handed`` in their reports); here the client sends the
         parts they could not, and counts what moved once all of a new instance's old

@@ -108,8 +108,6 @@ class Instance:
         self.chain: Any = None
         self.open_epoch: int | None = None      # the epoch of the last batch taken
         self.loaded: Any = None                 # what it took over (a reconfiguration)
-        self.t_switch = self.t_loaded = None    # when it learnt the switch point, and
-                                                # when it had taken its cut over
 
     def run(self, source: Any) -> dict:
         spec, rs = self.spec, self.rs
@@ -125,12 +123,10 @@ class Instance:
         # a generation after the first starts where the one before stopped (known only
         # at the switch), with the state and pending records it hands over
         start = rs.wait_for("the switch point", lambda: rs.start_at.get(spec.gen))
-        self.t_switch = time.time()
         if spec.needs_cut:
             self.loaded = rs.wait_for("its cut", lambda: self._taken_over(start))
             self.chain.load(self.loaded)
             self.out.load(self.loaded)
-        self.t_loaded = time.time()
         waiting = rs.recorder.inbox(spec.unit.name, spec.index)
         reading = rs.recorder.point("source", spec.index) if spec.upstream is None else None
         for seq, piece in _inputs(spec, source, rs, inbox, start):
@@ -238,7 +234,6 @@ class Instance:
             self.out.export(cut)
             out.update({"t_first": self.t_first, "t_last": time.time(), "cut": cut,
                         "sink_first": self.out.first_out, "sink_last": self.out.last_out,
-                        "t_switch": self.t_switch, "t_loaded": self.t_loaded,
                         "thread": threading.current_thread().name,
                         "source_records": self.source_records,
                         "sink": self.out.sink_value(),

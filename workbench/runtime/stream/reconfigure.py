@@ -57,7 +57,6 @@ class Reconfiguration:
         self.bytes_moved = 0              # state sent to another worker (bytes)
         self.bytes_kept = 0               # state that stayed on its worker (bytes)
         self.via_client = 0               # cut parts the client had to deliver
-        self.groups_moved = 0
         self._phases: list[tuple[str, float, str]] = []
         self._expected = self._given = 0
         self._done = threading.Event()

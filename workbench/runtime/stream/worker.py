@@ -142,18 +142,24 @@ def at_low_priority(fn: Any) -> Any:
 PART_OP = "workbench_cut_part"
 
 
-def put_part(rs: RunState, key: tuple, part: Any) -> None:
-    with rs.claims:
-        rs.parts[key] = part
-        rs.claims.notify_all()
+def _changed(dask_worker: Any, run_id: str, change: Any) -> bool:
+    """``change(rs)`` on this worker's state of the run, under its lock, then wake every
+    instance waiting on it; False if this worker does not know the run."""
+    rs = dataplane(dask_worker).runs.get(run_id)
+    if rs is not None:
+        with rs.claims:
+            change(rs)
+            rs.claims.notify_all()
+    return rs is not None
+
+
+def put_part(dask_worker: Any, run_id: str, key: tuple, part: Any) -> bool:
+    """Part ``part`` of a cut, for the new instance that waits for ``key``."""
+    return _changed(dask_worker, run_id, lambda rs: rs.parts.__setitem__(tuple(key), part))
 
 
 def _receive_part(dask_worker: Any, run_id: str, key: tuple, payload: bytes) -> bool:
-    rs = dataplane(dask_worker).runs.get(run_id)
-    if rs is None:
-        return False
-    put_part(rs, tuple(key), pickle.loads(payload))
-    return True
+    return put_part(dask_worker, run_id, key, pickle.loads(payload))
 
 
 def send_part(worker: Any, address: str, run_id: str, key: tuple, part: Any) -> bool:
@@ -161,11 +167,7 @@ def send_part(worker: Any, address: str, run_id: str, key: tuple, part: Any) -> 
     on another one through Dask's worker-to-worker comm (no client, no scheduler).
     False if that worker does not know the run (the client hands it over instead)."""
     if address == worker.address:
-        rs = dataplane(worker).runs.get(run_id)
-        if rs is None:
-            return False
-        put_part(rs, key, part)
-        return True
+        return put_part(worker, run_id, key, part)
     from distributed.utils import sync
 
     payload = pickle.dumps(part, protocol=5)
@@ -204,37 +206,25 @@ def reader_positions(run_id: str, dask_worker: Any, gen: int = 0) -> int | None:
 def stop_readers_at(run_id: str, stop_at: int, dask_worker: Any, gen: int = 0) -> bool:
     """Stop, phase 2: readers of generation ``gen`` read every sequence number below
     ``stop_at`` (one past the highest claim of phase 1), then end."""
-    rs = dataplane(dask_worker).runs.get(run_id)
-    if rs is not None:
-        with rs.claims:
-            rs.stop_at[gen] = stop_at
-            rs.claims.notify_all()
-    return rs is not None
+    return _changed(dask_worker, run_id, lambda rs: rs.stop_at.__setitem__(gen, stop_at))
 
 
 def switch_at(run_id: str, old: int, stop_at: int, readers: list[str], new: int,
               dask_worker: Any) -> bool:
     """A live switch in one round trip: generation ``old``'s readers (on the workers in
     ``readers``) stop below ``stop_at``, generation ``new`` starts there."""
-    rs = dataplane(dask_worker).runs.get(run_id)
-    if rs is not None:
-        with rs.claims:
-            if dask_worker.address in readers:
-                rs.stop_at[old] = stop_at
-            rs.start_at[new] = stop_at
-            rs.claims.notify_all()
-    return rs is not None
+    def change(rs: RunState) -> None:
+        if dask_worker.address in readers:
+            rs.stop_at[old] = stop_at
+        rs.start_at[new] = stop_at
+
+    return _changed(dask_worker, run_id, change)
 
 
 def start_at(run_id: str, gen: int, seq: int, dask_worker: Any) -> bool:
     """Generation ``gen`` takes over at sequence number ``seq``: its readers start there,
     its consumers expect it first."""
-    rs = dataplane(dask_worker).runs.get(run_id)
-    if rs is not None:
-        with rs.claims:
-            rs.start_at[gen] = seq
-            rs.claims.notify_all()
-    return rs is not None
+    return _changed(dask_worker, run_id, lambda rs: rs.start_at.__setitem__(gen, seq))
 
 
 def set_handover(run_id: str, gen: int, table: dict, dask_worker: Any) -> bool:
@@ -250,11 +240,8 @@ def set_handover(run_id: str, gen: int, table: dict, dask_worker: Any) -> bool:
 def give_parts(run_id: str, parts: dict, dask_worker: Any) -> bool:
     """Parts of cuts that new instances take over, from the client (old instances that
     could not send theirs directly)."""
-    rs = dataplane(dask_worker).runs.get(run_id)
-    if rs is not None:
-        for key, part in parts.items():
-            put_part(rs, key, part)
-    return rs is not None
+    return _changed(dask_worker, run_id, lambda rs: rs.parts.update(
+        {tuple(k): p for k, p in parts.items()}))
 
 
 def entered(run_id: str, dask_worker: Any) -> list[str]:
