@@ -140,7 +140,11 @@ def connect(address: str, timeout: float = 10.0, **options: Any) -> Any:
 
     try:
         return make_client(address, timeout=timeout, **options)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:
+        # tornado's "IOStream is not idle; cannot convert to SSL": a published port (the
+        # docker proxy of a compose cluster still starting) accepted and closed at once
+        if isinstance(exc, ValueError) and "IOStream" not in str(exc):
+            raise
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise WorkbenchError(
             f"no Dask scheduler answered at {address} within {timeout:g} s ({first[:160]})."
