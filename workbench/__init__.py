@@ -37,13 +37,14 @@ from .functions import Function, function, store
 from .model import backends, sinks, sources
 from .model.graph import Operator, Pipeline, SplitJoin, operator, splitjoin
 from .model.refs import StoreRef
+from .runtime import faults
 
 __version__ = "0.1.0"
 
 __all__ = ["CellError", "CompileError", "ContainerError", "Function", "FunctionError",
            "GraphError", "Operator", "OperatorError", "Pipeline", "PlacementError",
            "RateError", "RunError", "SplitJoin", "StoreError", "StoreKeyError", "StoreRef",
-           "WorkbenchError", "cluster", "function", "functions", "load_ipython_extension",
+           "WorkbenchError", "cluster", "faults", "function", "functions", "load_ipython_extension",
            "operator", "sinks", "sources", "splitjoin", "store"]
 
 

@@ -165,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--out", default="data/bench", help="directory for the CSV (data/bench)")
     b.add_argument("--repeat", type=int, default=5, help="repetitions per measurement")
     b.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    b.add_argument("--trials", type=int, default=None,
+                   help="recovery: how many times a worker is killed (default 5)")
     b.set_defaults(fn=_bench)
 
     args = p.parse_args(argv)

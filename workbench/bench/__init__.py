@@ -19,6 +19,7 @@ BENCHMARKS = {
     "fusion": "workbench.bench.fusion",     # loop fusion vs a hand-written single loop
     "streamit": "workbench.bench.streamit",  # the StreamIt programs on both engines
     "reconfigure": "workbench.bench.reconfigure",  # live reconfiguration vs stop-and-restart
+    "recovery": "workbench.bench.recovery",  # a killed worker: recovery time; checkpoint cost
 }
 
 

@@ -24,8 +24,9 @@ from ..examples.quickstart import mean4, running_sum, scale
 from ..model.graph import operator
 from ..model.sources import array
 
-__all__ = ["ELEMENTWISE", "PROGRAMS", "chain", "count_all", "count_per_user", "fir",
-           "fir_program", "heavy", "mean4", "running_sum", "scale", "smooth", "trio", "user_of"]
+__all__ = ["ELEMENTWISE", "PROGRAMS", "bucket_of", "chain", "count_all", "count_per_user",
+           "fir", "fir_program", "heavy", "histogram", "mean4", "running_sum", "scale",
+           "smooth", "trio", "user_of"]
 
 TAPS = np.hanning(32) / np.hanning(32).sum()
 
@@ -164,4 +165,23 @@ def count_all(x, state):
     for i in range(x.size):
         state[0] += 1.0
         out[i] = x[i] + state[0]
+    return out
+
+
+# --- 1 MB of keyed state (``workbench bench recovery``) -----------------------------------------
+
+def bucket_of(batch):
+    """A record's key: one of 100,003 buckets."""
+    return (np.abs(batch) * 1e6).astype(np.int64) % 100_003
+
+
+@operator(state=np.zeros(1024), key=bucket_of, key_groups=128)
+def histogram(x, state):
+    """A 1,024-bin histogram per key group (128 x 1,024 x 8 bytes = 1 MB of state); each
+    record comes out as its bin's count so far."""
+    out = np.empty_like(x)
+    for i in range(x.size):
+        h = int(abs(x[i]) * 1024.0) % 1024
+        state[h] += 1.0
+        out[i] = state[h]
     return out

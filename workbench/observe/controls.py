@@ -10,15 +10,26 @@ from .run_view import Layout
 
 
 def switches(events: list[tuple]) -> list[tuple[float, str]]:
-    """``(time, label)`` of each switch to a new plan, from event rows ``(time, kind,
-    stage, message)``.
+    """``(time, label)`` of each switch to a new plan, and of each lost worker and
+    restore (a recovery), from event rows ``(time, kind, stage, message)``: the marks of
+    the throughput chart.
 
     >>> switches([(1.0, "reconfigure", "", "requested: scale=2"),
-    ...           (1.4, "reconfigure", "", "switched: at batch 120")])
-    [(1.4, 'switched at batch 120')]
+    ...           (1.4, "reconfigure", "", "switched: at batch 120"),
+    ...           (2.0, "recovery", "", "detected: worker(s) tcp://a:1 left the cluster"),
+    ...           (2.3, "recovery", "", "restored: 3 instance(s) on 1 worker(s) read from "
+    ...                                 "batch 100")])
+    [(1.4, 'switched at batch 120'), (2.0, 'worker lost'), (2.3, 'restored from batch 100')]
     """
-    return [(t, "switched " + msg.split(": ", 1)[1]) for t, kind, _, msg in events
-            if kind == "reconfigure" and msg.startswith("switched")]
+    out = []
+    for t, kind, _, msg in events:
+        if kind == "reconfigure" and msg.startswith("switched"):
+            out.append((t, "switched " + msg.split(": ", 1)[1]))
+        elif kind == "recovery" and msg.startswith("detected"):
+            out.append((t, "worker lost"))
+        elif kind == "recovery" and msg.startswith("restored"):
+            out.append((t, "restored from batch " + msg.rsplit(" ", 1)[-1]))
+    return out
 
 
 def hint_name(stage: str) -> str:

@@ -28,7 +28,8 @@ FONT = "font-family: var(--jp-ui-font-family, sans-serif); font-size: 12px;"
 STATUS_COLOR = {"running": "#2e7d32", "starting": "#f9a825", "finished": "#1565c0",
                 "stopped": "#6d4c41", "failed": "#c62828"}
 KIND_COLOR = {"failed": "#c62828", "leftover": "#ef6c00", "started": "#2e7d32",
-              "finished": "#1565c0", "stopped": "#6d4c41", "reconfigure": "#6a1b9a"}
+              "finished": "#1565c0", "stopped": "#6d4c41", "reconfigure": "#6a1b9a",
+              "recovery": "#ad1457", "checkpoint": "#546e7a"}
 
 
 def fmt_count(n: float) -> str:

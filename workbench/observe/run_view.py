@@ -349,23 +349,27 @@ class Tracker:
         return self._chans
 
 
+FOLD = ("epoch", "checkpoint")
+
+
 class EventLog:
     """Events folded for display, fed with new event tuples ``(time, kind, stage,
-    message)``; consecutive epoch completions (several a second) fold into the latest.
+    message)``; epoch and checkpoint completions (several a second) fold into the latest
+    of their kind while nothing else happens in between.
 
     >>> log = EventLog()
     >>> log.feed([(0.1, "started", "", "go"), (0.5, "epoch", "", "epoch 0 done"),
+    ...           (0.6, "checkpoint", "", "checkpoint 1 complete"),
     ...           (0.9, "epoch", "", "epoch 1 done")])
-    3
-    >>> [(r["kind"], r["line"]) for r in log.latest()]
-    [('epoch', 'epoch 1 done (2 epochs since 0.50 s)'), ('started', 'go')]
+    4
+    >>> [r["line"] for r in log.latest()]      # doctest: +NORMALIZE_WHITESPACE
+    ['epoch 1 done (2 epochs since 0.50 s)', 'checkpoint 1 complete', 'go']
     """
 
     def __init__(self, keep: int = 200) -> None:
         self.read = 0
         self.keep = keep
         self._rows: list[dict[str, Any]] = []
-        self._folded = 0
 
     def feed(self, new: list[tuple]) -> int:
         rows = self._rows
@@ -374,18 +378,29 @@ class EventLog:
             row = {"time": float(t), "kind": str(kind), "stage": str(stage or ""),
                    "line": text.splitlines()[0] if text else "", "text": text,
                    "since": float(t)}
-            if kind == "epoch" and rows and rows[-1]["kind"] == "epoch":
-                self._folded += 1
-                row["since"] = rows[-1]["since"]
-                row["line"] += f" ({self._folded + 1} epochs since {row['since']:.2f} s)"
-                rows[-1] = row
-                continue
-            self._folded = 0
+            j = self._foldable(kind)
+            if j is not None:           # several a second: one line per kind, the latest
+                row["since"], row["count"] = rows[j]["since"], rows[j].get("count", 1) + 1
+                row["line"] += f" ({row['count']} {kind}s since {row['since']:.2f} s)"
+                del rows[j]
             rows.append(row)
         if len(rows) > 2 * self.keep:
             del rows[:-self.keep]
         self.read += len(new)
         return len(new)
+
+    def _foldable(self, kind: str) -> int | None:
+        """The row a new ``kind`` event folds into: the last one of that kind, when only
+        epoch and checkpoint rows came after it."""
+        if kind not in FOLD:
+            return None
+        for j in range(len(self._rows) - 1, -1, -1):
+            k = self._rows[j]["kind"]
+            if k == kind:
+                return j
+            if k not in FOLD:
+                return None
+        return None
 
     def latest(self, limit: int = 12) -> list[dict[str, Any]]:
         """The newest ``limit`` events, newest first."""

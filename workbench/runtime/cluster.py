@@ -42,6 +42,11 @@ def start_local(compute: int = 2, storage: int = 1, threads: int = 2,
         # start threads. Seen here: a run hung for good with its worker's main thread in
         # _PyThread_CurrentFrames -> GCDiagnosis._gc_callback. No profiler, no deadlock.
         "distributed.worker.profile.enabled": not _PROFILER_DEADLOCKS,
+        # SpecCluster closes a worker's nanny for good when no worker of its name is back
+        # 15 s (this setting) after one was removed, checked once; a worker killed again
+        # while its nanny restarts it, ~15 s after the kill before, loses its nanny and the
+        # cluster stays a worker short. Each nanny here restarts its own worker.
+        "distributed.deploy.lost-worker-timeout": "1 day",
     })
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1",
                                                "dashboard_address": "127.0.0.1:0"}}

@@ -92,8 +92,12 @@ class RemoteSender(_Sender):
         while self.sent - self.acked >= self.credits:
             ready, _, _ = select.select([self.sock], [], [], 0.05)
             if ready:
-                got = self.sock.recv(256)
+                try:
+                    got = self.sock.recv(256)
+                except OSError:
+                    got = b""           # reset: the receiver's process died
                 if not got:
+                    self.abort.set()
                     raise Aborted()     # the receiver went away
                 self.acked += len(got)
             elif self.abort.is_set():

@@ -31,10 +31,11 @@ from ..run import Run
 from . import worker as W
 from .generations import Generation, Generations
 from .instance import InstanceSpec, instance_main
+from .recovery import Recovering
 from .results import Results
 
 
-class DaskRun(Generations, Results, Run):
+class DaskRun(Recovering, Generations, Results, Run):
     """A program running on a Dask cluster (see :mod:`workbench.runtime.stream`)."""
 
     engine = "dask"
@@ -42,7 +43,8 @@ class DaskRun(Generations, Results, Run):
     def __init__(self, pipeline: Any, batches: int | None, duration: float | None, sink: Any,
                  placement: dict, parallelism: dict, *, session: Any = None,
                  name: str | None = None, credits: int = 8, interval: float = 0.25,
-                 poll: float = 0.5, epoch: int = 100, compile: str | None = None) -> None:
+                 poll: float = 0.5, epoch: int = 100, compile: str | None = None,
+                 checkpoint: Any = None) -> None:
         super().__init__(pipeline, name)
         if pipeline.source is None:
             raise GraphError("this pipeline has no source; start it with a source: "
@@ -63,6 +65,16 @@ class DaskRun(Generations, Results, Run):
         if not isinstance(epoch, int) or epoch < 1:
             raise GraphError(f"epoch must be a positive number of batches; got {epoch!r}.")
         self.epoch, self.epochs_done = epoch, 0
+        from .checkpoint import Checkpoints, location
+
+        loc = location(checkpoint, self.run_id)
+        self.ckpt = None if loc is None else Checkpoints(loc, epoch, checkpoint is True)
+        self.wire = self.run_id          # the run's name on the workers (one per incarnation)
+        self._incarnation = 0
+        self._recoveries: list = []
+        self._recovering = False
+        self._fut_gen: dict[str, int] = {}       # instance future's key -> its generation
+        self._highest = -1          # the highest batch an instance took (as last polled)
         self._epoch_seen: dict[int, set[str]] = {}
         self._rows: list[tuple] = []
         self._chans: list[tuple] = []
@@ -130,7 +142,7 @@ class DaskRun(Generations, Results, Run):
         self.started = t0
         self.data = client.run(W.install, workers=self.gens[0].workers)
         self.token = secrets.token_hex(16)
-        client.run(W.prepare, self.run_id, t0, self.interval, self.token,
+        client.run(W.prepare, self.wire, t0, self.interval, self.token,
                    workers=self.gens[0].workers)
         from distributed import as_completed
 
@@ -160,24 +172,29 @@ class DaskRun(Generations, Results, Run):
         self._enlist(gen)
         units = gen.plan.units
         readers = sorted(set(units[0].workers))
-        source = client.scatter(self.pipeline.source, workers=readers, broadcast=True,
-                                hash=False, direct=True)   # straight to the readers
+        source = self.pipeline.source
+        data = getattr(source, "data", None)
+        if getattr(data, "nbytes", 0) > 2**20:      # a large array: once per reader worker
+            source = client.scatter(source, workers=readers, broadcast=True, hash=False,
+                                    direct=True)   # straight to the readers
         root = str(default_store().root)
         for k, unit in enumerate(units):
             down = units[k + 1] if k + 1 < len(units) else None
             route = self.pipeline.stage(down.key_stage).op if down and down.key_stage else None
             for i, addr in enumerate(unit.workers):
                 spec = InstanceSpec(
-                    self.run_id, unit, i, units[k - 1] if k else None, down, route,
+                    self.wire, unit, i, units[k - 1] if k else None, down, route,
                     {s.name: gen.artifacts[s.name] for s in segments(unit.nodes)
                      if s.name in gen.artifacts},
                     root, self.credits, self.started, self.interval, self.sink_kind,
                     self.batches, self.duration, self.data, self.token, self.epoch,
-                    gen.index, gen.inputs.get(k), gen.takeovers.get((k, i)))
+                    gen.index, gen.inputs.get(k), gen.takeovers.get((k, i)),
+                    None if self.ckpt is None else self.ckpt.loc)
                 fut = client.submit(
                     instance_main, spec, source if k == 0 else None,
-                    key=f"{self.run_id}-g{gen.index}-u{k}-{i}", workers=[addr],
+                    key=f"{self.wire}-g{gen.index}-u{k}-{i}", workers=[addr],
                     allow_other_workers=False, pure=False)
+                self._fut_gen[fut.key] = gen.index
                 gen.futures.append(fut)
                 self._ac.add(fut)
 
@@ -187,25 +204,31 @@ class DaskRun(Generations, Results, Run):
         new = [w for w in gen.workers if w not in self.data]
         if new:
             self.data.update(client.run(W.install, workers=new))
-            client.run(W.prepare, self.run_id, self.started, self.interval, self.token,
+            client.run(W.prepare, self.wire, self.started, self.interval, self.token,
                        workers=new)
 
     # --- watch and poll ------------------------------------------------------------------
     def _poll(self) -> None:
+        """Every 0.1 s: has a worker of the run left the cluster (Dask removed it)? Every
+        ``poll`` s: the workers' metrics, epochs and checkpoints."""
         client = self.session.client
-        while not self._done.wait(self.poll):
+        last = 0.0
+        while not self._done.wait(0.1):
             try:
-                got = client.run(W.take_rows, self.run_id, workers=self.workers)
-                self._absorb(got)
-                missing = set(self.workers) - set(self.session.workers)
-            except Exception as exc:  # noqa: BLE001 - a lost worker ends the run below
-                missing = {f"(unreachable: {exc})"}
-            if missing and not self._done.is_set():
-                self._fail(RunError(
-                    f"worker(s) {', '.join(sorted(missing))} left the cluster while running "
-                    f"{self.name or self.run_id}; the run stopped.\nFix: run it again (the "
-                    "nanny restarts lost workers in about a second)."))
+                live = set(self.session.workers)
+            except Exception as exc:  # noqa: BLE001 - the scheduler is gone
+                self._fail(RunError(f"lost the scheduler while running "
+                                    f"{self.name or self.run_id}: {exc}"))
                 return
+            self._check_workers(live)
+            if time.monotonic() - last < self.poll or self._recovering:
+                continue
+            last = time.monotonic()
+            try:
+                ws = sorted((self._running_workers() | set(self.data)) & live)
+                self._absorb(client.run(W.take_rows, self.wire, workers=ws))
+            except Exception:  # noqa: BLE001 - a worker lost meanwhile: seen above next time
+                pass
 
     def _watch(self) -> None:
         aborted: list[str] = []
@@ -214,29 +237,53 @@ class DaskRun(Generations, Results, Run):
                 for fut in self._ac:
                     if self._done.is_set():
                         return
+                    gen = self.gens[self._fut_gen.get(fut.key, 0)]
+                    if gen.abandoned:
+                        continue                    # stopped by a recovery
+                    if fut.status in ("error", "cancelled") and self._lost_worker(gen):
+                        continue     # a lost worker's (or its scattered source's) doing
                     if fut.status == "error":
                         self._fail(fut.exception())
                         return
                     res = fut.result()
+                    if (res.get("status") == "failed" and isinstance(res.get("error"), OSError)
+                            and self._lost_worker(gen)):
+                        continue     # cut off from a worker that died: a recovery's business
                     if res.get("status") == "failed":
                         self._fail(res["error"])
                         return
-                    if res.get("status") == "aborted":
-                        aborted.append(res["instance"])
-                        continue
                     gen = self.gens[res["gen"]]
+                    if gen.abandoned:
+                        continue
+                    if res.get("status") == "aborted":
+                        aborted.append((gen, res["instance"]))
+                        continue
                     gen.results[(res["unit"], res["index"])] = res
                     self._handed(gen)
-                if aborted:
-                    self._fail(RunError(f"instance(s) {', '.join(aborted)} were cut off from "
-                                        "their channels; the run stopped."))
+                aborted = [(g, n) for g, n in aborted if not g.abandoned]
+                if aborted and not self._recovering:
+                    names = ", ".join(n for _, n in aborted)
+                    self._fail(RunError(f"instance(s) {names} were cut off from their "
+                                        "channels; the run stopped."))
                     return
-                if not self._reconfiguring():       # nothing more will be added
+                if not self._reconfiguring() and not self._recovering and not aborted:
+                    break                           # nothing more will be added
                     break
                 time.sleep(0.02)                    # a restart: its generation comes next
             self._complete()
         except Exception as exc:  # noqa: BLE001 - report whatever broke the watcher
             self._fail(exc)
+
+    def _lost_worker(self, gen: Generation, patience: float = 3.0) -> bool:
+        """An instance's task failed or was cancelled by Dask: if a worker was lost, the
+        poller sees it within a moment and recovers (or fails the run, naming it): True
+        then. False when no worker of ``gen`` went missing (a failure of its own)."""
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            if gen.abandoned or self._done.is_set():
+                return True
+            time.sleep(0.02)
+        return False
 
     def _zero_rows(self) -> list[tuple]:
         """A first sample at time 0, for every operator, instance, the source and the sink,
@@ -256,16 +303,26 @@ class DaskRun(Generations, Results, Run):
         """Metrics and channel rows, and epochs: epoch k is complete when every instance
         of a last unit that gets batches of epoch k has passed it (all of its batches
         reached the sink), in whichever generations processed them."""
-        for rows, chans, epochs in got.values():
+        written: list[tuple] = []
+        for rows, chans, epochs, *more in got.values():
             self._rows.extend(rows)
             self._chans.extend(chans)
             for _, inst, k in epochs:
                 self._epoch_seen.setdefault(k, set()).add(inst)
+            written.extend(more[0] if more else ())
+            if len(more) > 1:
+                self._highest = max(self._highest, more[1])
         while self._epoch_complete(self.epochs_done):
             k = self.epochs_done
             self.event("epoch", f"epoch {k} complete: batches {k * self.epoch}-"
                        f"{(k + 1) * self.epoch - 1} reached the sink")
             self.epochs_done += 1
+        if self.ckpt is not None and written:
+            names = {g.index: g.names for g in self.gens if not g.abandoned}
+            for c in self.ckpt.absorb(written, names):
+                self.event("checkpoint", f"checkpoint {c['epoch']} complete: state before "
+                           f"batch {c['batch']}, {c['bytes']:,} bytes")
+        self._caught_up()
 
     def _epoch_complete(self, k: int) -> bool:
         lo, hi = k * self.epoch, (k + 1) * self.epoch
@@ -288,9 +345,16 @@ class DaskRun(Generations, Results, Run):
                     return False
         return need > 0
 
+    def _reachable(self) -> list[str]:
+        try:
+            live = set(self.session.workers)
+        except Exception:  # noqa: BLE001 - the scheduler is gone
+            return []
+        return sorted((set(self.workers) | set(self.data)) & live)
+
     def _teardown(self) -> None:
         try:
-            got = self.session.client.run(W.finish, self.run_id, workers=self.workers)
+            got = self.session.client.run(W.finish, self.wire, workers=self._reachable())
             self._absorb(got)
         except Exception:  # noqa: BLE001 - workers may be gone
             pass
@@ -301,7 +365,7 @@ class DaskRun(Generations, Results, Run):
         firsts = [r["t_first"] for r in self._results if r.get("t_first")]
         if firsts:            # from the first batch any instance took to the last one's end
             self.t_first = min(firsts)
-            self.t_last = max(r["t_last"] for r in self._results)
+            self.t_last = max(r["t_last"] for r in self._results if r.get("t_last"))
         for r in self._results:
             for msg in r.get("leftovers", []):
                 self.event("leftover", msg)
@@ -309,20 +373,25 @@ class DaskRun(Generations, Results, Run):
             self.event("note", msg)
         stopped = self._stop.is_set()        # (a duration that ran out is a normal finish)
         self.session.client.cancel(self.futures)
+        if self.ckpt is not None:
+            self.ckpt.close(finished=True)
+        self._done_recovering()
         self._finish("stopped" if stopped else "finished")
         for rc in self.reconfigurations:
             rc.settle(None)
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: BaseException, lost: set[str] = frozenset()) -> None:
         with _FAIL_LOCK:
             if self._done.is_set():
                 return
             try:
-                self.session.client.run(W.abort, self.run_id, workers=self.workers)
+                self.session.client.run(W.abort, self.wire, workers=self._reachable())
             except Exception:  # noqa: BLE001 - abort what can be reached
                 pass
-            deadline = time.time() + 10
-            while time.time() < deadline and any(f.status == "pending" for f in self.futures):
+            deadline = time.time() + 10      # (an instance on a lost worker never ends)
+            waiting = [f for g in self.gens if not g.abandoned for u in g.plan.units
+                       for f, w in zip(_unit_futures(g, u), u.workers) if w not in lost]
+            while time.time() < deadline and any(f.status == "pending" for f in waiting):
                 time.sleep(0.02)
             self.session.client.cancel(self.futures)
             self._teardown()
@@ -349,7 +418,11 @@ class DaskRun(Generations, Results, Run):
         """Stop at a whole prefix of the source: readers claim no new batch from phase 1
         on and report their highest claim; the stop point is one past the highest, and
         every reader reads its batches below it, then ends (phase 2). A reader blocked on
-        credits with its claim in hand is not waited for."""
+        credits with its claim in hand is not waited for. A recovery under way ends first
+        (its restored readers are the ones to stop)."""
+        deadline = time.monotonic() + 60
+        while self._recovering and time.monotonic() < deadline:
+            time.sleep(0.02)
         with self._stop_lock:
             if self._stopping or self._done.is_set():
                 return
@@ -367,15 +440,15 @@ class DaskRun(Generations, Results, Run):
         ``then`` (a live switch), phase 2 also tells generation ``then`` to start there."""
         client = self.session.client
         readers = sorted(set(gen.plan.units[0].workers))
-        where = client.run(W.reader_positions, self.run_id, workers=readers, gen=gen.index)
+        where = client.run(W.reader_positions, self.wire, workers=readers, gen=gen.index)
         claimed = [v for v in where.values() if v is not None]
         stop_at = max(claimed) + 1 if claimed else (gen.start or 0)
         if then is None:
-            client.run(W.stop_readers_at, self.run_id, stop_at, workers=readers,
+            client.run(W.stop_readers_at, self.wire, stop_at, workers=readers,
                        gen=gen.index)
         else:
             then.start = stop_at
-            client.run(W.switch_at, self.run_id, gen.index, stop_at, readers, then.index,
+            client.run(W.switch_at, self.wire, gen.index, stop_at, readers, then.index,
                        workers=sorted(set(readers) | set(then.workers)))
         gen.stop = stop_at
         return stop_at
@@ -384,7 +457,14 @@ class DaskRun(Generations, Results, Run):
         """Each worker's view of this run: live instances, what each inbox waits for
         (next sequence number, pieces pending, senders ended) and each sender's credits in
         use. For a run that does not end as expected."""
-        return self.session.client.run(W.where, self.run_id, workers=self.workers)
+        return self.session.client.run(W.where, self.wire, workers=self._reachable())
+
+
+def _unit_futures(gen: Generation, unit: Any) -> list:
+    """The futures of ``unit``'s instances in ``gen`` (submitted unit by unit)."""
+    start = sum(u.parallelism for u in gen.plan.units[:unit.index])
+    return gen.futures[start:start + unit.parallelism]
+
 
 _FAIL_LOCK = threading.Lock()
 

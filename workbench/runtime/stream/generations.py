@@ -35,10 +35,17 @@ class Generation:
     takeovers: dict = field(default_factory=dict)     # (unit, index) -> Takeover (gen > 0)
     given: set = field(default_factory=set)           # takeovers sent their cut
     inputs: dict = field(default_factory=dict)        # unit -> its input type (warm-up)
+    abandoned: bool = False          # lost a worker: stopped, restored from a checkpoint
 
     @property
     def workers(self) -> list[str]:
         return sorted({w for u in self.plan.units for w in u.workers})
+
+    @property
+    def names(self) -> set[str]:
+        """Its instances' names, as they report them."""
+        return {f"{u.name}[{i}]" + (f"@g{self.index}" if self.index else "")
+                for u in self.plan.units for i in range(u.parallelism)}
 
     @property
     def size(self) -> int:
@@ -74,6 +81,10 @@ class Generations:
             raise RunError(f"run {self.name or self.run_id} is {self.status}: only a running "
                            "program can be reconfigured.\nFix: start it again with the "
                            "parallelism and placement you want.")
+        if self._recovering:
+            raise RunError(f"run {self.name or self.run_id} is recovering from a lost worker; "
+                           "it cannot be reconfigured meanwhile.\nFix: ask again once "
+                           "run.recoveries shows it caught up.")
         for label, hints in (("parallelism", parallelism), ("placement", placement)):
             if hints is not None and not isinstance(hints, dict):
                 raise GraphError(f"{label} must be a dict of stage -> hint; got {hints!r}.")
@@ -132,7 +143,7 @@ class Generations:
                 if pkey not in {tuple(k) for k in res.get("handed", ())}:
                     missing[pkey] = parts[d]
             if missing:
-                self.session.client.run(W.give_parts, self.run_id, missing, workers=[addr])
+                self.session.client.run(W.give_parts, self.wire, missing, workers=[addr])
             new.given.add(key)
             unit = new.plan.units[t.unit]
             moved = kept = 0          # bytes to another worker, bytes that stayed on one

@@ -54,6 +54,7 @@ class InstanceSpec:
                                      # its code before the switch (a reconfiguration)
     takeover: Any = None             # a Takeover: what it takes over from the generation
                                      # before, from which old instances (it waits for it)
+    checkpoint: str | None = None    # where it writes its snapshots (None: no checkpoints)
 
     @property
     def needs_cut(self) -> bool:
@@ -108,6 +109,7 @@ class Instance:
         self.chain: Any = None
         self.open_epoch: int | None = None      # the epoch of the last batch taken
         self.loaded: Any = None                 # what it took over (a reconfiguration)
+        self.barrier: int | None = None         # the next checkpoint's first batch
 
     def run(self, source: Any) -> dict:
         spec, rs = self.spec, self.rs
@@ -129,7 +131,13 @@ class Instance:
             self.out.load(self.loaded)
         waiting = rs.recorder.inbox(spec.unit.name, spec.index)
         reading = rs.recorder.point("source", spec.index) if spec.upstream is None else None
+        if spec.checkpoint is not None:
+            self.barrier = (start // spec.epoch + 1) * spec.epoch
         for seq, piece in _inputs(spec, source, rs, inbox, start):
+            if self.barrier is not None and seq >= self.barrier:
+                self._snapshot(seq)
+            if seq > rs.highest:
+                rs.highest = seq
             batch = piece.records
             if self.t_first is None:
                 self.t_first = time.time()
@@ -150,6 +158,21 @@ class Instance:
         rep = self.report("stopped" if spec.gen in rs.stop_at else "finished")
         rep["handed"] = self._hand_over(rep.get("cut"))
         return rep
+
+    def _snapshot(self, seq: int) -> None:
+        """Checkpoint ``seq // epoch``: this instance has taken every batch of its before
+        that barrier and none after (its inputs come in sequence order), so what it holds
+        now is its part of the checkpoint. A copy goes to the writer thread."""
+        from .checkpoint import Snapshot, writer
+
+        spec = self.spec
+        k = seq // spec.epoch
+        cut = self.chain.export(self._groups())
+        self.out.export(cut)
+        snap = Snapshot(cut, self.source_records, self.out.records, self.out.take_log())
+        writer().put(self.rs, spec.checkpoint, spec.name, spec.gen, spec.unit.index,
+                     spec.index, k, snap)
+        self.barrier = (k + 1) * spec.epoch
 
     def _load(self) -> dict[str, CompiledSegment]:
         spec = self.spec

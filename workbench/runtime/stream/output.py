@@ -28,6 +28,9 @@ class Output:
         self.records = 0
         self.senders: list = []
         self.callback = spec.sink if callable(spec.sink) else None
+        # a collect sink with checkpoints: the batches collected since the last snapshot
+        self.log: list[int] | None = ([] if spec.checkpoint and spec.sink == "collect"
+                                      and spec.downstream is None else None)
         down = spec.downstream
         if down is not None:
             for j, addr in enumerate(down.workers):
@@ -104,6 +107,16 @@ class Output:
             self.callback(seq, y)
         elif self.spec.sink == "collect":
             self.parts[seq] = y if positions is None else (y, positions)
+            if self.log is not None:
+                self.log.append(seq)
+
+    def take_log(self) -> dict:
+        """The batches collected since the last call (a checkpoint's sink log)."""
+        if not self.log:
+            return {}
+        out = {s: self.parts[s] for s in self.log}
+        self.log = []
+        return out
 
     def sink_value(self) -> Any:
         if self.spec.downstream is not None:

@@ -163,7 +163,7 @@ class Reconfiguration:
         if not self._expected:
             self.phase("state moved", "nothing to hand over (stateless)")
         self._wait_drained(old)
-        n = sum(run.session.client.run(W.drop_generation, run.run_id, old.index,
+        n = sum(run.session.client.run(W.drop_generation, run.wire, old.index,
                                        workers=old.workers).values())
         self.phase("freed", f"{old.size} old instance(s), {n} inbox(es)")
         run.hints = self.hints
@@ -198,7 +198,7 @@ class Reconfiguration:
         run._launch(gen)
         self._wait_entered(gen)
         self.phase("started", f"{gen.size} new instance(s)\n{gen.plan.describe()}")
-        run.session.client.run(W.start_at, run.run_id, gen.index, self.switch,
+        run.session.client.run(W.start_at, run.wire, gen.index, self.switch,
                                workers=gen.workers)
         run.current = gen
         self.phase("switched", f"resumed at batch {self.switch}")
@@ -211,7 +211,7 @@ class Reconfiguration:
         table = routes(gen.takeovers.values(), gen.plan, gen.index)
         if table:
             self.run._enlist(gen)       # (a restart: the new workers know the run already)
-            self.run.session.client.run(W.set_handover, self.run.run_id, old.index, table,
+            self.run.session.client.run(W.set_handover, self.run.wire, old.index, table,
                                         workers=old.workers)
 
     def _wait_entered(self, gen: Any, patience: float = 120.0) -> None:
@@ -221,7 +221,7 @@ class Reconfiguration:
         names = {f"{u.name}[{i}]@g{gen.index}" for u in gen.plan.units
                  for i in range(u.parallelism)}
         while True:
-            got = run.session.client.run(W.entered, run.run_id, workers=gen.workers)
+            got = run.session.client.run(W.entered, run.wire, workers=gen.workers)
             if names <= {n for v in got.values() for n in v}:
                 return
             failed = [f for f in gen.futures if f.status == "error"]

@@ -49,11 +49,14 @@ class Results:
 
             parts: dict[int, list[tuple[int, Any]]] = {}
             for g in self.gens:          # each generation's sink parts: its batches
-                last = len(g.plan.units) - 1
+                last = len(g.plan.units) - 1      # (one copy of each: a recovery replays
+                lo = g.start or 0                 # batches another generation had)
+                hi = g.stop if g.stop is not None else float("inf")
                 for r in g.results.values():
                     if r["unit"] == last and isinstance(r.get("sink"), dict):
                         for seq, part in r["sink"].items():
-                            parts.setdefault(seq, []).append((r["index"], part))
+                            if lo <= seq < hi:
+                                parts.setdefault(seq, []).append((r["index"], part))
             arrays = []
             for seq in sorted(parts):     # instances' parts, back in input order by key
                 pieces = [Piece(*p) if isinstance(p, tuple) else Piece(p)

@@ -39,6 +39,8 @@ class RunState:
         self.recorder = Recorder(worker, interval, t0=t0)
         self.instances: set[str] = set()
         self.epochs: list[tuple[float, str, int]] = []   # (time, instance, epoch completed)
+        self.highest = -1                     # the highest batch an instance here took
+        self.checkpoints: list[tuple] = []    # snapshots written (checkpoint.Writer)
         self.started = False
         self.lock = threading.Lock()
         self.claims = threading.Condition(self.lock)
@@ -274,17 +276,30 @@ def abort(run_id: str, dask_worker: Any) -> bool:
     return rs is not None
 
 
-def take_rows(run_id: str, dask_worker: Any) -> tuple[list[tuple], list[tuple], list[tuple]]:
-    """Metric rows, channel rows and epoch completions since the last call."""
+def take_rows(run_id: str, dask_worker: Any) -> tuple[list[tuple], ...]:
+    """Metric rows, channel rows, epoch completions and checkpoint snapshots written since
+    the last call, and the highest batch an instance here has taken."""
     rs = dataplane(dask_worker).runs.get(run_id)
     if rs is None:
-        return [], [], []
+        return [], [], [], [], -1
     with rs.lock:
         epochs, rs.epochs = rs.epochs, []
-    return (*rs.recorder.take_rows(), epochs)
+        written, rs.checkpoints = rs.checkpoints, []
+    return (*rs.recorder.take_rows(), epochs, written, rs.highest)
 
 
-def finish(run_id: str, dask_worker: Any) -> tuple[list[tuple], list[tuple], list[tuple]]:
+def claimed(run_id: str, dask_worker: Any) -> int | None:
+    """The highest sequence number this worker's readers claimed or its instances took
+    (None: nothing here yet)."""
+    rs = dataplane(dask_worker).runs.get(run_id)
+    if rs is None:
+        return None
+    with rs.lock:
+        top = max(max(rs.readers.values(), default=-1), rs.highest)
+    return top if top >= 0 else None
+
+
+def finish(run_id: str, dask_worker: Any) -> tuple[list[tuple], ...]:
     """Last metrics of a run, then forget it (and any inbox it left)."""
     plane = dataplane(dask_worker)
     with plane.lock:
@@ -293,11 +308,15 @@ def finish(run_id: str, dask_worker: Any) -> tuple[list[tuple], list[tuple], lis
             del plane.inboxes[key]
     plane.close_run(run_id)
     if rs is None:
-        return [], [], []
+        return [], [], [], [], -1
     rs.abort.set()      # anything still looping leaves now
     if rs.started:
         rs.recorder.stop()
-    return (*rs.recorder.take_rows(), rs.epochs)
+    from .checkpoint import writer
+
+    writer().flush(rs)    # no snapshot of it is written after this
+    with rs.lock:
+        return (*rs.recorder.take_rows(), rs.epochs, rs.checkpoints, rs.highest)
 
 
 def where(run_id: str, dask_worker: Any) -> dict[str, Any]:
@@ -322,3 +341,11 @@ def active(dask_worker: Any) -> dict[str, list[str]]:
         for key in plane.inboxes:
             out.setdefault(key[0], []).append(f"inbox g{key[1]} {key[2]}.{key[3]}")
     return out
+
+
+async def kill(dask_worker: Any) -> None:
+    """SIGKILL this worker's process (fault injection: ``wb.faults.kill``; a coroutine, so
+    that ``client.run(..., wait=False)`` takes it)."""
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
