@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis import strategies as st
 
 import workbench as wb
@@ -196,6 +196,7 @@ def test_chaos_random_programs_lose_a_worker_and_no_record(cluster, tmp_path, st
     if not run.done:
         wb.faults.kill(target)
     finish(run)
+    event("a worker was killed mid-run" if len(run.recoveries) else "the run ended first")
     assert run.status == "finished", run.error
     np.testing.assert_allclose(run.output, reference(prog, data()),
                                err_msg=run.plan.describe())

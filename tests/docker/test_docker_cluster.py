@@ -4,6 +4,7 @@ artifacts (cache hits, no compile); nothing is left behind, also after a failed 
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import numpy as np
@@ -191,3 +192,28 @@ def test_a_cluster_left_open_at_exit_goes_quietly(image):
     assert "Traceback" not in proc.stderr and "CancelledError" not in proc.stderr, \
         proc.stderr[-3000:]
     assert ours(sid) == []                                     # and removed what it started
+
+
+def test_a_killed_worker_container_process_is_recovered_from_checkpoints(docker_session):
+    """checkpoint=True on the docker cluster: the workers write to the default location
+    (mounted at the same path), the client reads it back after a SIGKILL of the worker
+    process inside its container (the container's nanny starts a new one)."""
+    def throttled(i):          # (defined here: pickled by value, the image has no pytest)
+        import time
+
+        time.sleep(0.002)
+        return np.random.default_rng(i).random(1024)
+
+    prog = wb.sources.generator(throttled, batches=600) >> scale >> running_sum
+    run = prog.run(checkpoint=True, epoch=20, poll=0.1, widget=False)
+    deadline = time.monotonic() + 120
+    while sum(r[5] for r in run.metric_rows() if r[1] == "source") < 100 * 1024 \
+            and time.monotonic() < deadline:
+        time.sleep(0.02)
+    wb.faults.kill(stage="running_sum", run=run)
+    run.wait(timeout=180)
+    assert run.status == "finished", run.error
+    assert len(run.recoveries) == 1 and run.recoveries.checkpoint.iloc[0] >= 1
+    data = np.concatenate([throttled(i) for i in range(600)])
+    np.testing.assert_allclose(run.output, np.cumsum(data * 2.0))
+    docker_session.wait_for_workers(3, timeout=120)

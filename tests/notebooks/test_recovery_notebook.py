@@ -22,6 +22,7 @@ def test_recovery_notebook_runs_top_to_bottom(kernel):
     for phase in ("detected:", "stopped:", "placed:", "restored:", "caught up:"):
         assert phase in text, phase
     assert "1 recovery; output identical to the calm run: True" in text
+    assert "killed; checksums equal to numpy's: True" in text
     # the figure: the sink's throughput with the four marks of the recovery
     plot = next(c for c in nb.cells if c.cell_type == "code" and "go.Figure(" in c.source)
     fig = next(o["data"]["application/vnd.plotly.v1+json"] for o in plot.outputs
@@ -32,6 +33,7 @@ def test_recovery_notebook_runs_top_to_bottom(kernel):
     # the results table: one recovery, measured, exactly once
     table = next(c for c in nb.cells if c.cell_type == "code" and "to_csv" in c.source)
     html = "".join(o.get("data", {}).get("text/html", "") for o in table.outputs)
-    assert "exactly_once" in html and "True" in html
+    assert "exactly_once" in html and "sort_checksums_equal" in html
+    assert "False" not in html
     on_disk = nbformat.read(NOTEBOOK, as_version=4)     # committed without outputs
     assert all(not c.get("outputs") for c in on_disk.cells if c.cell_type == "code")

@@ -157,7 +157,8 @@ def ours() -> dict[str, list[str]]:
 def create(tag: str, command: list[str], *, session: str, role: str, name: str,
            store_root: str | None = None, mount: bool | None = None, cwd: str = "ro",
            env: dict[str, str] | None = None, files: dict[str, bytes] | None = None,
-           file_mode: int = 0o644, start: bool = True, **options: Any) -> Any:
+           file_mode: int = 0o644, start: bool = True, shared: tuple[str, ...] = (),
+           **options: Any) -> Any:
     """A container of ``tag`` made as every workbench container is: labelled as ours
     (:func:`labels`), with ``init``, numba's target settings of this process
     (:func:`forwarded_env`), ``WORKBENCH_ARTIFACTS=store_root``, and, when ``mount``
@@ -166,7 +167,9 @@ def create(tag: str, command: list[str], *, session: str, role: str, name: str,
     - the artifact store mounted read-write at the same path, the container running as
       this user so the files it writes are ours;
     - the current directory mounted at the same path (``cwd``: ``"ro"`` or ``"rw"``) and
-      put on ``PYTHONPATH``, so modules beside a notebook import there too.
+      put on ``PYTHONPATH``, so modules beside a notebook import there too;
+    - each folder in ``shared`` mounted read-write at the same path (the checkpoints'
+      default location: workers write, the client reads).
 
     ``files`` (absolute path -> bytes) are copied in before the container starts;
     ``start=False`` returns it created, not started. Other options go to the SDK's
@@ -179,9 +182,10 @@ def create(tag: str, command: list[str], *, session: str, role: str, name: str,
     if store_root is not None:
         environment["WORKBENCH_ARTIFACTS"] = store_root
     if mount:
-        if store_root is not None:
-            os.makedirs(store_root, exist_ok=True)
-            volumes[store_root] = {"bind": store_root, "mode": "rw"}
+        for path in (store_root, *shared):
+            if path is not None:
+                os.makedirs(path, exist_ok=True)
+                volumes[path] = {"bind": path, "mode": "rw"}
         options.setdefault("user", host_user())
         here = os.getcwd()
         if here not in ("/", store_root):    # (a store inside it stays writable)

@@ -36,7 +36,7 @@ def _client() -> Any:
     return StoreClient()
 
 
-def put(key: str, value: Any, *, worker: str | None = None) -> StoreRef:
+def put(key: str, value: Any, *, worker: str | None = None, replicas: int = 1) -> StoreRef:
     """Keep ``value`` under ``key`` on a storage worker (replacing what was there).
 
     Parameters
@@ -47,8 +47,13 @@ def put(key: str, value: Any, *, worker: str | None = None) -> StoreRef:
         Anything Dask can serialise; numpy arrays in it are made read-only.
     worker : str, optional
         A storage worker's address (default: the key's owner).
+    replicas : int
+        Copies on that many distinct storage workers (default 1). Reads go to a live
+        copy, so a key with ``replicas=2`` survives the loss of one storage worker; one
+        with a single copy on a lost worker raises :class:`StoreError` naming the key, the
+        worker and when it left. More replicas than storage workers is refused.
     """
-    return _client().put(key, value, worker)
+    return _client().put(key, value, worker, replicas)
 
 
 def get(key: str | StoreRef) -> Any:
@@ -65,7 +70,7 @@ def ref(key: str) -> StoreRef:
 
 
 def delete(key: str | StoreRef) -> None:
-    """Remove a key (a missing key raises :class:`StoreKeyError`)."""
+    """Remove a key, every copy of it (a missing key raises :class:`StoreKeyError`)."""
     if isinstance(key, StoreRef):
         _client().delete(key.key, key.worker)
     else:
@@ -73,12 +78,13 @@ def delete(key: str | StoreRef) -> None:
 
 
 def list(prefix: str = "") -> builtins.list[str]:  # noqa: A001 - wb.store.list is the API
-    """Keys starting with ``prefix``, sorted."""
-    return [row[0] for row in _client().listing(prefix)]
+    """Keys starting with ``prefix``, sorted (a replicated key once)."""
+    return sorted({row[0] for row in _client().listing(prefix)})
 
 
 def sizes(prefix: str = "") -> pd.DataFrame:
-    """``key``, ``worker``, ``nbytes``, ``type`` of every key starting with ``prefix``."""
+    """``key``, ``worker``, ``nbytes``, ``type`` of every key starting with ``prefix``
+    (a row per copy: a replicated key has one per storage worker that keeps it)."""
     import pandas as pd
 
     return pd.DataFrame(_client().listing(prefix),

@@ -23,10 +23,17 @@ class StoreRef:
     worker: str
     nbytes: int = 0
     type: str = ""
+    replicas: tuple[str, ...] = ()        # other storage workers with a copy
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        """Every storage worker with a copy, the owner first."""
+        return (self.worker, *self.replicas)
 
     def __repr__(self) -> str:
+        more = f" (+{len(self.replicas)} replica(s))" if self.replicas else ""
         return (f"StoreRef({self.key!r}, {_size(self.nbytes)} {self.type} on "
-                f"{self.worker})")
+                f"{self.worker}{more})")
 
 
 def _size(n: float) -> str:
@@ -49,6 +56,29 @@ def owner(key: str, storage: Sequence[str]) -> str:
                          "wb.cluster(compute=2, storage=1).")
     ws = sorted(storage)
     return ws[zlib.crc32(key.encode()) % len(ws)]
+
+
+def owners(key: str, storage: Sequence[str], replicas: int = 1) -> list[str]:
+    """The ``replicas`` storage workers that keep ``key``: its owner, then the next ones
+    in address order (distinct workers).
+
+    >>> owners("k", ["tcp://a:1", "tcp://b:1", "tcp://c:1"], 2)[1:] != owners("k", [
+    ...     "tcp://a:1", "tcp://b:1", "tcp://c:1"], 2)[:1]
+    True
+    >>> owners("k", ["tcp://a:1"], 2)
+    Traceback (most recent call last):
+    workbench.errors.StoreError: replicas=2 needs 2 storage workers; the cluster has 1.
+    Fix: wb.cluster(compute=2, storage=2), or fewer replicas.
+    """
+    ws = sorted(storage)
+    if not isinstance(replicas, int) or replicas < 1:
+        raise StoreError(f"replicas must be a positive integer; got {replicas!r}.")
+    if replicas > len(ws):
+        raise StoreError(f"replicas={replicas} needs {replicas} storage workers; the cluster "
+                         f"has {len(ws)}.\nFix: wb.cluster(compute=2, storage={replicas}), "
+                         "or fewer replicas.")
+    first = ws.index(owner(key, ws))
+    return [ws[(first + j) % len(ws)] for j in range(replicas)]
 
 
 def missing_key(key: str, worker: str, known: Sequence[str], where: str = "") -> StoreKeyError:

@@ -66,7 +66,9 @@ def start_local(compute: int = 2, storage: int = 1, threads: int = 2,
 
     # in the background: the session is usable at once
     threading.Thread(target=_quietly, args=(client.run, warm), daemon=True).start()
-    return Session(client, cluster, "local")
+    session = Session(client, cluster, "local")
+    session.sizes = (compute, storage, threads)
+    return session
 
 
 def _current(session: Session) -> Session:
@@ -96,8 +98,9 @@ def _quietly(fn: Any, *args: Any) -> None:
         pass
 
 
-def cluster(address: str | None = None, *, compute: int = 2, storage: int = 1,
-            threads: int = 2, **options: Any) -> Session:
+def cluster(address: str | None = None, *, compute: int | None = None,
+            storage: int | None = None, threads: int | None = None,
+            **options: Any) -> Session:
     """The workbench's Dask cluster session (started lazily, once).
 
     Parameters
@@ -109,20 +112,29 @@ def cluster(address: str | None = None, *, compute: int = 2, storage: int = 1,
         and workers in containers of the pinned image, on a private bridge network, TLS
         (reused while open with the same sizes; ``close()`` removes the containers).
     compute, storage : int
-        Worker processes with the ``compute`` / ``storage`` resource (local cluster).
+        Worker processes with the ``compute`` / ``storage`` resource (local cluster;
+        2 and 1 by default). Sizes other than those of the current local cluster start
+        another one, which becomes current (closing it makes the earlier one current
+        again); no sizes reuse whatever is current.
     threads : int
-        Threads per worker (local and docker clusters).
+        Threads per worker (local and docker clusters; 2 by default).
     **options
         ``address="docker"`` (:class:`~workbench.runtime.docker_cluster.DockerCluster`):
         ``image``, ``store="mount" | "ship"``, ``internal``; a scheduler address:
         ``timeout`` (seconds to wait for it, 10 by default) and other options of
         ``distributed.Client``.
     """
+    asked = (compute, storage, threads)
+    compute, storage, threads = (2 if compute is None else compute,
+                                 1 if storage is None else storage,
+                                 2 if threads is None else threads)
     with _LOCK:
         now = current()
         if address in (None, "local"):
-            return now if now is not None else _current(start_local(compute, storage,
-                                                                    threads))
+            if now is not None and not (now.kind == "local" and any(
+                    a is not None and a != b for a, b in zip(asked, now.sizes))):
+                return now
+            return _current(start_local(compute, storage, threads))
         if address == "docker":
             from .docker_cluster import start_docker
 

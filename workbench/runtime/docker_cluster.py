@@ -16,7 +16,9 @@ The scheduler and every worker run in containers of the pinned workbench image
   mounts nothing and the engine installs each run's bundles on the workers, as on a lab
   cluster without a shared disk. The current directory is mounted read-only at the same
   path and put on ``PYTHONPATH``, so operators imported from modules beside the notebook
-  unpickle on the workers.
+  unpickle on the workers. The checkpoints' default location is mounted read-write at the
+  same path too (``checkpoint=True``; with ``store="ship"``, pass ``checkpoint=`` a URL
+  every worker and the client reach).
 
 ``close()`` removes the containers and the network, also when starting failed half-way;
 containers of a process that died without closing are removed by the next start (or by
@@ -131,12 +133,14 @@ class DockerCluster:
 
     def _container(self, c: Any, tag: str, role: str, command: list[str]) -> Any:
         from ..compile import default_root
+        from .stream.checkpoint import default_location
 
         sec = self.security
         ctr = engine.create(
             tag, command, session=self.session_id, role=role, name=f"{self.name}-{role}",
             hostname=f"{self.name}-{role}", network=self.network.name,
             store_root=str(default_root()), mount=self.store == "mount",
+            shared=(default_location(),),       # checkpoint=True: workers write there
             env={"DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "inf",
                  "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
                  "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "60s",

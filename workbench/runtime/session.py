@@ -20,6 +20,7 @@ class Session:
         self.cluster = cluster
         self.kind = kind
         self.runs: dict[str, Any] = {}
+        self.sizes: tuple[int, int, int] | None = None    # local: compute, storage, threads
         self.on_close: list[Callable[[Session], None]] = []
         self._dashboard: str | None = None      # "" once known to be none
         self._closed = False

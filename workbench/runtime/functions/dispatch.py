@@ -233,9 +233,13 @@ class Runtime:
         with self.lock:
             return self.placer.decide(fn.token, n, env, remote_bytes=remote, hint=hint)
 
-    def _restrict(self, side: str, workers: list[str], owner: str | None) -> dict:
+    def _restrict(self, side: str, workers: list[str], owners: Any) -> dict:
+        """Where a task may run: on the storage side, the workers that keep its store
+        reference (the owner, and replicas), else the side's workers. A worker that dies
+        is replaced in these restrictions by the others of its side (``lineage``)."""
         if side == "storage":
-            ws = [owner] if owner in workers else workers
+            owners = [owners] if isinstance(owners, str) else list(owners or ())
+            ws = [o for o in owners if o in workers] or workers
             return {"workers": ws, "resources": {"storage": 1}, "allow_other_workers": False}
         return {"workers": workers, "allow_other_workers": False}
 
@@ -279,7 +283,7 @@ class Runtime:
         else:
             d = self._decide(fn, 1, remote, side)
         per = d.per_call.get(side, 0.0)
-        kw = self._restrict(side, workers, refs[0].worker if refs else None)
+        kw = self._restrict(side, workers, refs[0].workers if refs else ())
         fut = self.client.submit(call_one, fn.spec(), side, False, args, kwargs, pure=False,
                                  key=f"wb-fn-{fn.name}-{uuid.uuid4().hex[:12]}", **kw)
         self._account(fut, side, per / max(self.slots().get(side, 1), 1))

@@ -19,7 +19,7 @@ from distributed.protocol.serialize import to_serialize
 from distributed.utils import sync
 
 from ...errors import StoreError
-from ...model.refs import StoreRef, missing_key, owner
+from ...model.refs import StoreRef, missing_key, owner, owners
 
 PLUGIN = "workbench-store"
 
@@ -137,10 +137,18 @@ def ensure(session: Any) -> None:
     if id(session.client) in _INSTALLED:
         return
     session.client.register_plugin(StorePlugin(), name=PLUGIN)
+    from .lineage import ensure as lineage
+
+    lineage(session)                    # calls recomputed when their worker dies
     _INSTALLED.add(id(session.client))
 
 
+CONNECT_S = 5.0      # a storage worker that died refuses: Dask would retry for 30 s
+
+
 async def _rpc(pool: Any, addr: str, op: str, **kw: Any) -> Any:
+    comm = await pool.connect(addr, timeout=CONNECT_S)
+    pool.reuse(addr, comm)          # the call below takes this connection
     return await getattr(pool(addr), op)(**kw)
 
 
@@ -179,55 +187,134 @@ class StoreClient:
             return storage_of_worker(self.worker)
         return sorted(a for a, r in self.session.workers.items() if r.get("storage", 0) > 0)
 
-    def put(self, key: str, value: Any, worker: str | None = None) -> StoreRef:
+    def put(self, key: str, value: Any, worker: str | None = None,
+            replicas: int = 1) -> StoreRef:
         if not isinstance(key, str) or not key:
             raise StoreError(f"store keys are non-empty strings; got {key!r}.\nFix: "
                              "wb.store.put('graph/part-0', value).")
-        storage = self.storage()
-        addr = worker or owner(key, storage)
-        if addr not in storage:
-            raise StoreError(f"store worker {addr!r} is not a storage worker of this "
+        for attempt in range(3):
+            storage = self.storage() if attempt == 0 else self._storage_again(replicas)
+            try:
+                return self._put(key, value, worker, replicas, storage)
+            except OSError:        # a storage worker died under the put: place it again
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _storage_again(self, replicas: int, patience: float = 30.0) -> list[str]:
+        """The storage workers after a loss: a moment for the nanny's replacement when
+        fewer are left than ``replicas``."""
+        deadline = time.monotonic() + patience
+        while True:
+            if self.worker is not None:
+                info = sync(self.worker.loop, self.worker.scheduler.identity)["workers"]
+                storage = sorted(a for a, w in info.items()
+                                 if (w.get("resources") or {}).get("storage", 0) > 0)
+            else:
+                storage = self.storage()
+            if len(storage) >= replicas or time.monotonic() > deadline:
+                return storage
+            time.sleep(0.1)
+
+    def _put(self, key: str, value: Any, worker: str | None, replicas: int,
+             storage: list[str]) -> StoreRef:
+        if worker is not None and worker not in storage:
+            raise StoreError(f"store worker {worker!r} is not a storage worker of this "
                              f"cluster.\nStorage workers: {', '.join(storage) or '(none)'}"
                              "\nFix: leave worker=None, or name one of these.")
-        if self.worker is not None and addr == self.worker.address:
-            got = server(self.worker).put(key, value)
-        else:
-            got = self._call(addr, "wb_store_put", key=key, value=to_serialize(value))
-        return StoreRef(got["key"], got["worker"], got["nbytes"], got["type"])
+        targets = owners(key, storage, replicas)   # (refuses more than there are)
+        if worker is not None:          # the named worker first, then the ring after it
+            ring = sorted(storage)
+            i = ring.index(worker)
+            targets = [ring[(i + j) % len(ring)] for j in range(replicas)]
+        got: dict = {}
+        for addr in targets:
+            if self.worker is not None and addr == self.worker.address:
+                got = server(self.worker).put(key, value)
+            else:
+                got = self._call(addr, "wb_store_put", key=key, value=to_serialize(value))
+        return StoreRef(got["key"], targets[0], got["nbytes"], got["type"],
+                        tuple(targets[1:]))
 
     def fetch(self, ref: StoreRef, where: str = "") -> tuple[Any, bool]:
-        """The value of ``ref`` and whether it had to cross the network."""
+        """The value of ``ref`` (from its owner, or a replica when the owner is gone) and
+        whether it had to cross the network."""
         w = self.worker
-        if w is not None and ref.worker == w.address:
+        if w is not None and w.address in ref.workers:
             srv = server(w)
             with srv.lock:
                 if ref.key in srv.data:
                     return srv.data[ref.key], False
-                known = list(srv.data)
-            raise missing_key(ref.key, ref.worker, known, where)
+        unreachable: list[str] = []
+        known: list[str] | None = None
+        live = self._live()     # (Dask would retry a dead address for its 30 s timeout)
+        for addr in ref.workers:
+            if w is not None and addr == w.address:
+                continue
+            if addr not in live:
+                unreachable.append(addr)
+                continue
+            try:
+                got = self._call(addr, "wb_store_get", key=ref.key)
+            except OSError:
+                unreachable.append(addr)
+                continue
+            if got["status"] == "OK":
+                return got["value"], True
+            known = got["known"] if known is None else known
+        if known is not None or not unreachable:
+            raise missing_key(ref.key, ref.worker, known or [], where)
+        raise StoreError(
+            f"store key {ref.key!r} is lost{where}: "
+            + "; ".join(f"{a} {self._left(a)}" for a in unreachable)
+            + (" (it had no other copy)" if not ref.replicas else " (every copy)")
+            + ".\nFix: put it again; wb.store.put(key, value, replicas=2) keeps copies on two "
+            "storage workers, so a key survives the loss of one.")
+
+    def _live(self) -> set[str]:
+        """The workers in the cluster now, as the scheduler knows them."""
+        if self.worker is not None:
+            info = sync(self.worker.loop, self.worker.scheduler.identity)
+            return set(info["workers"])
+        return set(self.session.workers)
+
+    def _left(self, addr: str) -> str:
+        """When ``addr`` left the cluster, as the scheduler logged it."""
         try:
-            got = self._call(ref.worker, "wb_store_get", key=ref.key)
-        except OSError as exc:
-            raise StoreError(f"store key {ref.key!r}: its worker {ref.worker} cannot be "
-                             f"reached ({exc}){where}; a lost storage worker loses its "
-                             "values.\nFix: put the value again.") from None
-        if got["status"] != "OK":
-            raise missing_key(ref.key, ref.worker, got["known"], where)
-        return got["value"], True
+            if self.worker is not None:
+                events = sync(self.worker.loop, self.worker.scheduler.events, topic=addr)
+            else:
+                events = self.session.client.get_events(addr)
+        except Exception:  # noqa: BLE001 - the error is raised either way
+            events = ()
+        gone = [t for t, e in events if isinstance(e, dict)
+                and e.get("action") == "remove-worker"]
+        if not gone:
+            return "cannot be reached"
+        return (f"left the cluster at {time.strftime('%H:%M:%S', time.localtime(gone[-1]))} "
+                f"({time.time() - gone[-1]:.1f} s ago)")
 
     def ref(self, key: str) -> StoreRef:
-        for row in self.listing(key):
-            if row[0] == key:
-                return StoreRef(row[0], row[1], row[2], row[3])
+        rows = [row for row in self.listing(key) if row[0] == key]
+        if rows:
+            storage = self.storage()
+            order = owners(key, storage, len(storage)) if storage else []
+            rows.sort(key=lambda r: order.index(r[1]) if r[1] in order else len(order))
+            return StoreRef(key, rows[0][1], rows[0][2], rows[0][3],
+                            tuple(r[1] for r in rows[1:]))
         storage = self.storage()
         known = [r[0] for r in self.listing("")]
         raise missing_key(key, owner(key, storage) if storage else "(no storage workers)",
                           known)
 
     def delete(self, key: str, worker: str | None = None) -> None:
-        addr = worker or owner(key, self.storage())
-        if not self._call(addr, "wb_store_delete", key=key):
-            raise missing_key(key, addr, [r[0] for r in self.listing("")])
+        """Remove ``key`` from ``worker``, or every copy of it."""
+        addrs = [worker] if worker else [r[1] for r in self.listing(key) if r[0] == key]
+        if not addrs:
+            addrs = [owner(key, self.storage())]
+        gone = [a for a in addrs if self._call(a, "wb_store_delete", key=key)]
+        if not gone:
+            raise missing_key(key, addrs[0], [r[0] for r in self.listing("")])
 
     def listing(self, prefix: str = "") -> list[list]:
         rows: list[list] = []

@@ -172,11 +172,15 @@ class DaskRun(Recovering, Generations, Results, Run):
         self._enlist(gen)
         units = gen.plan.units
         readers = sorted(set(units[0].workers))
-        source = self.pipeline.source
+        source: Any = self.pipeline.source
         data = getattr(source, "data", None)
         if getattr(data, "nbytes", 0) > 2**20:      # a large array: once per reader worker
             source = client.scatter(source, workers=readers, broadcast=True, hash=False,
                                     direct=True)   # straight to the readers
+        else:      # small: in the task, as bytes (the scheduler need not import its code)
+            from distributed.protocol.pickle import dumps
+
+            source = dumps(source)
         root = str(default_store().root)
         for k, unit in enumerate(units):
             down = units[k + 1] if k + 1 < len(units) else None

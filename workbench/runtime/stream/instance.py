@@ -82,6 +82,10 @@ def instance_main(spec: InstanceSpec, source: Any = None) -> dict:
     from distributed import get_worker, secede
 
     secede()   # a long-lived task must not hold one of the worker's task threads
+    if isinstance(source, bytes):        # a small source, pickled by the client
+        from distributed.protocol.pickle import loads
+
+        source = loads(source)
     inst = Instance(spec, get_worker())
     try:
         return inst.run(source)

@@ -188,8 +188,10 @@ class Recovering:
                 continue
             if g is src:
                 g.stop = b
-            else:
+            else:                       # replayed from b: nothing it did counts
                 g.start = g.stop = b
+                if g.abandoned:
+                    g.results = {}
         rec.phase("stopped", f"{old.size} instance(s) of generation {old.index}; restoring "
                   + (f"checkpoint {rec.epoch} (batch {b})" if last else
                      "the initial state (no checkpoint was complete)"))
