@@ -76,5 +76,10 @@ def ensure(session: Any) -> None:
     """Register the plugin on the session's scheduler (once per client)."""
     if id(session.client) in _INSTALLED:
         return
-    session.client.register_plugin(Lineage(), name=PLUGIN)
+    if not session.client.run_on_scheduler(_has_plugin):    # (another client's already)
+        session.client.register_plugin(Lineage(), name=PLUGIN)
     _INSTALLED.add(id(session.client))
+
+
+def _has_plugin(dask_scheduler: Any = None) -> bool:
+    return PLUGIN in dask_scheduler.plugins
