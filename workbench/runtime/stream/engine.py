@@ -35,6 +35,17 @@ from .recovery import Recovering
 from .results import Results
 
 
+def _loss_like(error: BaseException | None) -> bool:
+    """An error a lost worker causes (a closed connection, a task whose worker died, a
+    cancelled dependency), as opposed to one of the program's own, which fails the run
+    at once."""
+    from concurrent.futures import CancelledError
+
+    from distributed import KilledWorker
+
+    return isinstance(error, (OSError, KilledWorker, CancelledError))
+
+
 class DaskRun(Recovering, Generations, Results, Run):
     """A program running on a Dask cluster (see :mod:`workbench.runtime.stream`)."""
 
@@ -244,13 +255,16 @@ class DaskRun(Recovering, Generations, Results, Run):
                     gen = self.gens[self._fut_gen.get(fut.key, 0)]
                     if gen.abandoned:
                         continue                    # stopped by a recovery
-                    if fut.status in ("error", "cancelled") and self._lost_worker(gen):
+                    if fut.status == "cancelled" and self._lost_worker(gen):
                         continue     # a lost worker's (or its scattered source's) doing
+                    if (fut.status == "error" and _loss_like(fut.exception())
+                            and self._lost_worker(gen)):
+                        continue
                     if fut.status == "error":
                         self._fail(fut.exception())
                         return
                     res = fut.result()
-                    if (res.get("status") == "failed" and isinstance(res.get("error"), OSError)
+                    if (res.get("status") == "failed" and _loss_like(res.get("error"))
                             and self._lost_worker(gen)):
                         continue     # cut off from a worker that died: a recovery's business
                     if res.get("status") == "failed":

@@ -10,6 +10,7 @@ requests, queues them and hands cuts on the client's side.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,26 @@ class Generation:
 class Generations:
     """Reconfiguration requests and the client's side of handing cuts over (a mixin of
     :class:`~workbench.runtime.stream.engine.DaskRun`)."""
+
+    def _wait_entered(self, gen: Generation, what: str, patience: float = 120.0) -> None:
+        """Until every instance of ``gen`` has entered its loop (polls its workers through
+        the scheduler, backing off from 5 to 50 ms); ``what`` names them in errors
+        ("new", "restored")."""
+        deadline = time.monotonic() + patience
+        pause = 0.005
+        while True:
+            got = self.session.client.run(W.entered, self.wire, workers=gen.workers)
+            if gen.names <= {n for v in got.values() for n in v}:
+                return
+            failed = [f for f in gen.futures if f.status == "error"]
+            if failed:
+                raise RunError(f"a {what} instance failed to start: {failed[0].exception()}")
+            if self._done.is_set() or time.monotonic() > deadline:
+                raise RunError(f"the {what} instances did not start"
+                               + (": the run ended." if self._done.is_set()
+                                  else f" in {patience:g} s."))
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.05)
 
     def reconfigure(self, parallelism: dict | None = None, placement: dict | None = None,
                     mode: str = "live") -> Any:

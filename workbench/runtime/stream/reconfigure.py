@@ -172,7 +172,7 @@ class Reconfiguration:
         run = self.run
         run.gens.append(gen)
         run._launch(gen)
-        self._wait_entered(gen)
+        self.run._wait_entered(gen, "new")
         self.phase("started", f"{gen.size} new instance(s) loaded and waiting\n"
                    f"{gen.plan.describe()}")
         self._routes(old, gen)
@@ -196,7 +196,7 @@ class Reconfiguration:
         self._wait_drained(old)
         run.gens.append(gen)
         run._launch(gen)
-        self._wait_entered(gen)
+        self.run._wait_entered(gen, "new")
         self.phase("started", f"{gen.size} new instance(s)\n{gen.plan.describe()}")
         run.session.client.run(W.start_at, run.wire, gen.index, self.switch,
                                workers=gen.workers)
@@ -213,25 +213,6 @@ class Reconfiguration:
             self.run._enlist(gen)       # (a restart: the new workers know the run already)
             self.run.session.client.run(W.set_handover, self.run.wire, old.index, table,
                                         workers=old.workers)
-
-    def _wait_entered(self, gen: Any, patience: float = 120.0) -> None:
-        run = self.run
-        deadline = time.monotonic() + patience
-        pause = 0.005         # polls the workers (through the scheduler): back off to 50 ms
-        names = {f"{u.name}[{i}]@g{gen.index}" for u in gen.plan.units
-                 for i in range(u.parallelism)}
-        while True:
-            got = run.session.client.run(W.entered, run.wire, workers=gen.workers)
-            if names <= {n for v in got.values() for n in v}:
-                return
-            failed = [f for f in gen.futures if f.status == "error"]
-            if failed:
-                raise RunError(f"a new instance failed to start: {failed[0].exception()}")
-            if run.done or time.monotonic() > deadline:
-                raise RunError("the new instances did not start"
-                               + (": the run ended." if run.done else f" in {patience} s."))
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.05)
 
     def _wait_drained(self, old: Any) -> None:
         run = self.run

@@ -31,7 +31,6 @@ from typing import Any
 from ...errors import PlacementError, RunError, WorkbenchError
 from . import worker as W
 
-PHASES = ("lost", "detected", "stopped", "placed", "restored", "caught up")
 COLUMNS = ["lost", "stages", "killed_at", "detected_at", "checkpoint", "restored_from_batch",
            "batches_replayed", "resumed_at", "caught_up_at", "detection_s", "restore_s",
            "replay_s", "total_s", "error"]
@@ -216,7 +215,7 @@ class Recovering:
         self.gens.append(gen)
         self.current = gen
         self._launch(gen)
-        self._wait_running(gen)
+        self._wait_entered(gen, "restored")
         rec.phase("restored", f"{gen.size} instance(s) on {len(workers)} worker(s) read "
                   f"from batch {b}")
         if len(self.session.workers) < rec.workers_before:
@@ -285,24 +284,6 @@ class Recovering:
                     res["sink"] = (self.ckpt.sink_logs(src.index, u, i, k)
                                    if self.sink_kind == "collect" else out)
                 src.results[(u, i)] = res
-
-    def _wait_running(self, gen: Any, patience: float = 120.0) -> None:
-        client = self.session.client
-        deadline = time.monotonic() + patience
-        pause = 0.005
-        while True:
-            got = client.run(W.entered, self.wire, workers=gen.workers)
-            if gen.names <= {n for v in got.values() for n in v}:
-                return
-            failed = [f for f in gen.futures if f.status == "error"]
-            if failed:
-                raise RunError(f"a restored instance failed to start: {failed[0].exception()}")
-            if self._done.is_set() or time.monotonic() > deadline:
-                raise RunError("the restored instances did not start"
-                               + (": the run ended." if self._done.is_set()
-                                  else f" in {patience:g} s."))
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.05)
 
     def _caught_up(self, ending: bool = False) -> None:
         """Recoveries whose sink has passed the batch the run had read before the loss
