@@ -57,6 +57,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if tier is not None:
             item.add_marker(getattr(pytest.mark, tier))
             _TIER_OF[item.nodeid] = tier
+    # the browser tier last: its report test opens the experiment runs the notebooks tier
+    # made (a browser run on its own makes them itself)
+    items.sort(key=lambda it: _TIER_OF.get(it.nodeid) == "browser")
 
 
 def skip_or_fail(tier: str, why: str) -> None:
@@ -138,12 +141,52 @@ def kernel_client(name: str = "workbench", spec_manager=None):
         km.shutdown_kernel(now=True)
 
 
-def execute_notebook(path: Path, kernel: str, **env: str):
-    """Execute ``path`` top to bottom with ``kernel`` (``WB_SMALL=1`` and ``env``); returns
-    the notebook after asserting that no cell raised."""
-    from workbench import demo
+# --- experiment notebooks: each run once per session, through `workbench experiment run`
 
-    nb = demo.execute(path, kernel=kernel, env={"WB_SMALL": "1", **env})
+RESULTS = Path(tempfile.mkdtemp(prefix="wb-test-results-"))
+_RUNS: dict[tuple, Path] = {}
+
+
+def notebook_requirements(path: Path) -> list[str]:
+    """What a notebook needs beyond a cluster (its metadata's ``workbench.requires``)."""
+    import nbformat
+
+    return list(nbformat.read(str(path), as_version=4).metadata
+                .get("workbench", {}).get("requires", []))
+
+
+def experiment_run(name: str, fresh: bool = False, **params: str) -> Path:
+    """Run ``notebooks/NAME.ipynb`` at ``size=small`` (and ``params``) with the command a
+    user types (``workbench experiment run``) into this session's results folder, once
+    per session and parameters (``fresh``: once more); return the run's folder. A
+    notebook that needs Docker is skipped (or failed, where the docker tier is required)
+    without an engine."""
+    from workbench.cli import main
+
+    path = HERE.parent / "notebooks" / f"{name}.ipynb"
+    if "docker" in notebook_requirements(path):
+        why = docker_unavailable()
+        if why:
+            skip_or_fail("docker", f"{name} needs Docker: {why}")
+    params = {"size": "small", **params}
+    key = (name, tuple(sorted(params.items())))
+    if key not in _RUNS or fresh:
+        run_id = f"test-{len(_RUNS) + 1:02d}"
+        argv = ["experiment", "run", str(path), "--results", str(RESULTS), "--run-id", run_id]
+        for k, v in params.items():
+            argv += ["-p", f"{k}={v}"]
+        if main(argv) != 0:
+            pytest.fail(f"`workbench {' '.join(argv)}` failed (see the output above)")
+        _RUNS[key] = RESULTS / name / run_id
+    return _RUNS[key]
+
+
+def executed(name: str, **params: str):
+    """The executed notebook of :func:`experiment_run`, asserting no cell raised."""
+    import nbformat
+
+    run_dir = experiment_run(name, **params)
+    nb = nbformat.read(str(run_dir / f"{name}.ipynb"), as_version=4)
     errors = [o for c in nb.cells for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors, errors

@@ -1,4 +1,4 @@
-"""The ``workbench`` command: ``kernel``, ``demo``, ``containers``, ``bench``."""
+"""The ``workbench`` command: ``kernel``, ``demo``, ``containers``, ``bench``, ``experiment``."""
 
 from __future__ import annotations
 
@@ -42,14 +42,6 @@ def _bench(args: argparse.Namespace) -> int:
     from .bench import run
 
     return run(args.name, args)
-
-
-def _build(args: argparse.Namespace) -> int:
-    from .containers import image
-
-    tag = image.build(args.base, no_cache=args.no_cache)
-    print(tag)
-    return 0
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -108,6 +100,14 @@ def _base(args: argparse.Namespace) -> int:
     return subprocess.call(["bash", str(script), args.name or OFFLINE_BASE])
 
 
+def _build_image(args: argparse.Namespace) -> int:
+    from .containers import image
+
+    print(image.build(args.base, no_cache=args.no_cache,
+                      kind="driver" if args.driver else "full"))
+    return 0
+
+
 def _add_containers(sub: Any) -> None:
     c = sub.add_parser("containers", help="the pinned image, Docker clusters, clean-up")
     csub = c.add_subparsers(dest="action", required=True)
@@ -115,7 +115,9 @@ def _add_containers(sub: Any) -> None:
     b.add_argument("--base", default=None, help="base image (default: $WORKBENCH_BASE_IMAGE, "
                    "python:3.11-slim, or workbench-base:bookworm when only that is present)")
     b.add_argument("--no-cache", action="store_true", help="rebuild every layer")
-    b.set_defaults(fn=_build)
+    b.add_argument("--driver", action="store_true", help="the compile driver's image only "
+                   "(numba, no Dask or Jupyter; containers/driver/Dockerfile)")
+    b.set_defaults(fn=_build_image)
     s = csub.add_parser("status", help="engine, image for this host, our containers")
     s.set_defaults(fn=_status)
     cl = csub.add_parser("clean", help="remove every container and network workbench started")
@@ -153,10 +155,16 @@ def main(argv: list[str] | None = None) -> int:
 
     d = sub.add_parser("demo", help="run the quickstart notebook headless, print throughput")
     d.add_argument("--notebook", default=None, help="notebook to run (default: quickstart)")
-    d.add_argument("--out", default=None, help="where to save the executed notebook")
+    d.add_argument("--out", default=None, help="also save the executed notebook here")
+    d.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                   help="a parameter of the notebook, e.g. -p size=small")
     d.set_defaults(fn=_demo)
 
     _add_containers(sub)
+
+    from .experiments.cli import add_parser as add_experiment
+
+    add_experiment(sub)
 
     from .bench import BENCHMARKS
 
@@ -170,7 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     b.set_defaults(fn=_bench)
 
     args = p.parse_args(argv)
-    return args.fn(args)
+    if args.cmd not in ("experiment", "demo"):
+        return args.fn(args)
+    from .errors import WorkbenchError
+
+    try:
+        return args.fn(args)
+    except WorkbenchError as exc:          # a named problem: its message, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

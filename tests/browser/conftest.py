@@ -55,13 +55,20 @@ def _free_port() -> int:
 
 
 class Lab:
-    """A JupyterLab server on 127.0.0.1 with a token, serving a copy of ``notebooks/``."""
+    """A JupyterLab server on 127.0.0.1 with a token, serving a copy of ``notebooks/``
+    whose notebooks ``params`` names are given those parameters (papermill's
+    ``prepare_only``: the injected-parameters cell a user would see)."""
 
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
+    def __init__(self, root: Path, params: dict[str, dict]) -> None:
+        import papermill as pm
         import psutil
 
         shutil.copytree(ROOT / "notebooks", root / "notebooks",
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        for name, values in params.items():
+            path = root / "notebooks" / name
+            pm.execute_notebook(str(path), str(path), parameters=values, prepare_only=True,
+                                progress_bar=False)
         settings = root / ".jupyter" / "lab" / "user-settings"
         news = settings / "@jupyterlab" / "apputils-extension"
         news.mkdir(parents=True)
@@ -69,7 +76,7 @@ class Lab:
         self.port, self.token = _free_port(), secrets.token_hex(16)
         self.log_path = ARTIFACTS / "jupyterlab.log"
         ARTIFACTS.mkdir(exist_ok=True)
-        env = {**os.environ, **env,
+        env = {**os.environ,
                "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
                "JUPYTER_RUNTIME_DIR": str(root / ".jupyter" / "runtime"),
                "JUPYTERLAB_SETTINGS_DIR": str(settings),
@@ -131,8 +138,9 @@ def lab(tmp_path_factory):
         KernelSpecManager().get_kernel_spec("workbench")
     except NoSuchKernel:
         kernelspec.install(prefix=sys.prefix)
+    live = float(os.environ.get("WB_LIVE_SECONDS", "300"))
     server = Lab(tmp_path_factory.mktemp("lab"),
-                 {"WB_SMALL": "1", "WB_LIVE_SECONDS": os.environ.get("WB_LIVE_SECONDS", "300")})
+                 {"00_quickstart.ipynb": {"size": "small", "live_seconds": live}})
     yield server
     server.close()
 

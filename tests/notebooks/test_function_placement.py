@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-
-from tests.conftest import execute_notebook
+from tests.conftest import executed
 from workbench import demo
-
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "03_function_placement.ipynb"
 
 
 def test_function_placement_notebook_runs_top_to_bottom(kernel):
-    nb = execute_notebook(NOTEBOOK, kernel)
+    nb = executed("03_function_placement")
     text = "\n".join(demo.stream_text(nb))
     assert "degree:" in text and "FunctionError: function 'degree' raised ValueError" in text
     assert "StoreKeyError: store key 'nb/graph/part-99'" in text
@@ -26,5 +19,3 @@ def test_function_placement_notebook_runs_top_to_bottom(kernel):
     # the deliberate error is the caller's FunctionError, not a worker failure in the log
     everything = "\n".join(str(o) for c in nb.cells for o in c.get("outputs", []))
     assert "Compute Failed" not in everything
-    on_disk = nbformat.read(NOTEBOOK, as_version=4)     # committed without outputs
-    assert all(not c.get("outputs") for c in on_disk.cells if c.cell_type == "code")

@@ -1,5 +1,6 @@
 """The quickstart notebook, executed by a real Jupyter kernel ("Python 3 (workbench)") the way
-``make demo`` does it: ``workbench demo`` in a fresh process."""
+``make demo`` does it: ``workbench demo`` in a fresh process (at the small size), which
+records the run as ``workbench experiment run`` does."""
 
 from __future__ import annotations
 
@@ -18,11 +19,16 @@ def test_workbench_demo_runs_the_quickstart_top_to_bottom(kernel, tmp_path):
     import sys
 
     saved = tmp_path / "quickstart.ipynb"
-    proc = subprocess.run([sys.executable, "-m", "workbench", "demo", "--out", str(saved)],
-                          cwd=ROOT, env={**os.environ, "WB_SMALL": "1"}, capture_output=True,
-                          text=True, timeout=900)
+    results = tmp_path / "results"
+    proc = subprocess.run([sys.executable, "-m", "workbench", "demo", "-p", "size=small",
+                           "--out", str(saved)],
+                          cwd=ROOT, env={**os.environ, "WORKBENCH_RESULTS": str(results)},
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "What the notebook printed:" in proc.stdout and str(saved) in proc.stdout
+    (run_dir,) = (results / "00_quickstart").iterdir()       # the run, recorded
+    assert f"this run's folder: {run_dir}" in proc.stdout
+    assert (run_dir / "tables" / "throughput.csv").exists()
     nb = nbformat.read(saved, as_version=4)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") ==
               "error"]

@@ -4,19 +4,14 @@ whose output equals the calm run's."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import pandas as pd
 
-import nbformat
-
-from tests.conftest import execute_notebook
+from tests.conftest import executed, experiment_run
 from workbench import demo
-
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "04_recovery.ipynb"
 
 
 def test_recovery_notebook_runs_top_to_bottom(kernel):
-    nb = execute_notebook(NOTEBOOK, kernel)
+    nb = executed("04_recovery")
     text = "\n".join(demo.stream_text(nb))
     assert "a checkpoint every" in text and "killed tcp://" in text
     for phase in ("detected:", "stopped:", "placed:", "restored:", "caught up:"):
@@ -30,10 +25,9 @@ def test_recovery_notebook_runs_top_to_bottom(kernel):
     assert len(fig["data"][0]["x"]) > 20
     assert [a["text"] for a in fig["layout"]["annotations"]] == \
         ["killed", "detected", "restored", "caught up"]
-    # the results table: one recovery, measured, exactly once
-    table = next(c for c in nb.cells if c.cell_type == "code" and "to_csv" in c.source)
-    html = "".join(o.get("data", {}).get("text/html", "") for o in table.outputs)
-    assert "exactly_once" in html and "sort_checksums_equal" in html
-    assert "False" not in html
-    on_disk = nbformat.read(NOTEBOOK, as_version=4)     # committed without outputs
-    assert all(not c.get("outputs") for c in on_disk.cells if c.cell_type == "code")
+    # the tables: one recovery, measured; exactly once, and the sort's checksums
+    run_dir = experiment_run("04_recovery")
+    recovery = pd.read_csv(run_dir / "tables" / "recovery.csv")
+    assert len(recovery) == 1 and recovery.detection_s.gt(0).all()
+    checks = pd.read_csv(run_dir / "tables" / "exactly_once.csv")
+    assert checks.value.astype(str).tolist() == ["1", "True", "1", "True"], checks

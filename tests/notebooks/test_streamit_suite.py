@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-
-from tests.conftest import execute_notebook
+from tests.conftest import executed
 from workbench import demo
-
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "07_streamit_suite.ipynb"
 
 
 def test_streamit_notebook_runs_top_to_bottom(kernel):
-    nb = execute_notebook(NOTEBOOK, kernel)
+    nb = executed("07_streamit_suite")
     plain = "\n".join(str(o.get("data", {}).get("text/plain", ""))
                       for c in nb.cells for o in c.get("outputs", []))
     for name in ("FMRadio", "FilterBank", "ChannelVocoder", "BeamFormer", "FFT", "DCT",
@@ -30,5 +23,3 @@ def test_streamit_notebook_runs_top_to_bottom(kernel):
                o.get("data", {}))
     assert [t["name"] for t in fig["data"]] == ["local", "dask_one", "dask_default"]
     assert all(len(t["x"]) == 7 for t in fig["data"])
-    on_disk = nbformat.read(NOTEBOOK, as_version=4)     # committed without outputs
-    assert all(not c.get("outputs") for c in on_disk.cells if c.cell_type == "code")

@@ -9,7 +9,16 @@ numba (or workbench) changes gets a new image instead of a stale one::
 
     workbench:py311-numba0.68.1-llvmlite0.50.0-3f9c2a1b7e40
 
-``$WORKBENCH_IMAGE`` overrides the tag (use that image as it is). The base image is
+Two kinds (``kind=``): ``"full"`` (``containers/Dockerfile``: the compile driver, Dask
+scheduler/workers and the container kernel) and ``"driver"`` (``containers/driver/
+Dockerfile``: only what the docker compile driver runs, Python, numpy, numba, llvmlite and
+the workbench package, no Dask or Jupyter; under 400 MB, so moving it to another node is
+cheaper)::
+
+    workbench-driver:py311-numba0.68.1-llvmlite0.50.0-5d0e1c2b3a49
+
+``$WORKBENCH_IMAGE`` (``$WORKBENCH_DRIVER_IMAGE`` for the driver image) overrides the tag
+(use that image as it is). The base image is
 ``$WORKBENCH_BASE_IMAGE``, else ``python:3.11-slim`` when the engine has
 it, else ``workbench-base:bookworm`` (``workbench containers base``, no registry needed)
 when the engine has that, else ``python:3.11-slim`` (pulled).
@@ -39,6 +48,19 @@ OFFLINE_BASE = "workbench-base:bookworm"
 # (ipykernel, and the widget packages so the live dashboard works there too)
 REQUIREMENTS = ("numba", "llvmlite", "numpy", "pandas", "dask", "distributed", "cloudpickle",
                 "platformdirs", "ipykernel", "ipython", "ipywidgets", "anywidget", "plotly")
+# what the compile driver alone runs (workbench.compile.docker_driver serve: numba, and
+# cloudpickle for its requests; platformdirs for the store's default root)
+DRIVER_REQUIREMENTS = ("numba", "llvmlite", "numpy", "cloudpickle", "platformdirs")
+# kind -> (repository, Dockerfile under containers/, requirements, variable pinning a tag)
+KINDS = {"full": (REPOSITORY, "Dockerfile", REQUIREMENTS, "WORKBENCH_IMAGE"),
+         "driver": ("workbench-driver", "driver/Dockerfile", DRIVER_REQUIREMENTS,
+                    "WORKBENCH_DRIVER_IMAGE")}
+
+
+def _kind(kind: str) -> tuple[str, str, tuple[str, ...], str]:
+    if kind not in KINDS:
+        raise ContainerError(f"image kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    return KINDS[kind]
 
 
 def _norm(name: str) -> str:
@@ -111,16 +133,17 @@ def _pins_hash() -> str:
                           ).hexdigest()[:12]
 
 
-def image_tag(base: str | None = None) -> str:
+def image_tag(base: str | None = None, kind: str = "full") -> str:
     """``workbench:py311-numba..-llvmlite..-<hash>``: the image for this host's toolchain,
-    base and workbench source."""
+    base and workbench source (``workbench-driver:...`` for ``kind="driver"``)."""
+    repository, dockerfile, _, _ = _kind(kind)
     p = pins()
     base = resolve_base(base)
     h = hashlib.sha256(_pins_hash().encode())
     h.update(f"base={base}\nsource={source_hash()}\n".encode())
-    h.update(dockerfile_dir().joinpath("Dockerfile").read_bytes())
+    h.update(dockerfile_dir().joinpath(dockerfile).read_bytes())
     py = f"py{sys.version_info[0]}{sys.version_info[1]}"
-    return (f"{REPOSITORY}:{py}-numba{p.get('numba', '0')}-llvmlite{p.get('llvmlite', '0')}"
+    return (f"{repository}:{py}-numba{p.get('numba', '0')}-llvmlite{p.get('llvmlite', '0')}"
             f"-{h.hexdigest()[:12]}")
 
 
@@ -133,23 +156,26 @@ def exists(tag: str) -> bool:
 
 
 def ensure(base: str | None = None, build_missing: bool = True,
-           log: Callable[[str], None] | None = None) -> str:
+           log: Callable[[str], None] | None = None, kind: str = "full") -> str:
     """The image tag for this host, building it first when the engine lacks it.
-    ``$WORKBENCH_IMAGE`` names an image to use as it is (a lab's shared one)."""
-    pinned = os.environ.get("WORKBENCH_IMAGE")
+    ``$WORKBENCH_IMAGE`` (``$WORKBENCH_DRIVER_IMAGE``) names an image to use as it is (a
+    lab's shared one)."""
+    var = _kind(kind)[3]
+    pinned = os.environ.get(var)
     if pinned:
         if not exists(pinned):
-            raise ContainerError(f"WORKBENCH_IMAGE={pinned} is not on the engine.\nFix: "
-                                 "docker load/pull it, or unset WORKBENCH_IMAGE to build "
+            raise ContainerError(f"{var}={pinned} is not on the engine.\nFix: "
+                                 f"docker load/pull it, or unset {var} to build "
                                  "this host's image.")
         return pinned
-    tag = image_tag(base)
+    tag = image_tag(base, kind)
     if exists(tag):
         return tag
     if not build_missing:
+        flag = " --driver" if kind == "driver" else ""
         raise ContainerError(f"the engine has no image {tag} (this host's toolchain and "
-                             "workbench source).\nFix: workbench containers build")
-    return build(base, log=log)
+                             f"workbench source).\nFix: workbench containers build{flag}")
+    return build(base, log=log, kind=kind)
 
 
 def _wheel_cache() -> Path:
@@ -168,13 +194,15 @@ def _pip(args: list[str], what: str) -> None:
                              f"{_wheel_cache()}")
 
 
-def download_wheels(dest: Path, arch: str = "x86_64") -> list[str]:
-    """Wheels of :data:`REQUIREMENTS` and their dependencies, for CPython 3.11 on Linux
-    ``arch``, pinned to this host's versions; cached between builds."""
+def download_wheels(dest: Path, arch: str = "x86_64",
+                    requirements: tuple[str, ...] = REQUIREMENTS) -> list[str]:
+    """Wheels of ``requirements`` (default :data:`REQUIREMENTS`) and their dependencies,
+    for CPython 3.11 on Linux ``arch``, pinned to this host's versions; cached between
+    builds."""
     p = pins()
     dest.mkdir(parents=True, exist_ok=True)
     req = dest / "requirements.txt"
-    req.write_text("".join(f"{r}=={p[r]}\n" for r in REQUIREMENTS if r in p))
+    req.write_text("".join(f"{r}=={p[r]}\n" for r in requirements if r in p))
     con = dest / "constraints.txt"
     con.write_text("".join(f"{k}=={v}\n" for k, v in sorted(p.items())))
     py = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -200,22 +228,24 @@ def workbench_wheel(dest: Path) -> Path:
 
 
 def build(base: str | None = None, tag: str | None = None, no_cache: bool = False,
-          log: Callable[[str], None] | None = None) -> str:
-    """Build the image for this host's toolchain; returns its tag."""
+          log: Callable[[str], None] | None = None, kind: str = "full") -> str:
+    """Build the image (``kind``: ``"full"`` or ``"driver"``) for this host's toolchain;
+    returns its tag."""
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    _, dockerfile, requirements, _ = _kind(kind)
     base = resolve_base(base)
-    tag = tag or image_tag(base)
+    tag = tag or image_tag(base, kind)
     c = client()
     arch = {"aarch64": "aarch64", "arm64": "aarch64"}.get(
         c.info().get("Architecture", "x86_64"), "x86_64")
     t0 = time.time()
-    cache = _wheel_cache() / f"{arch}-{_pins_hash()}"
+    cache = _wheel_cache() / f"{'' if kind == 'full' else kind + '-'}{arch}-{_pins_hash()}"
     log(f"workbench containers build: {tag} on {base}; wheels in {cache}")
-    names = download_wheels(cache, arch)
+    names = download_wheels(cache, arch, requirements)
     log(f"  {len(names)} wheels ready ({time.time() - t0:.0f} s)")
     with tempfile.TemporaryDirectory(prefix="wb-image-") as ctx:
         ctxp = Path(ctx)
-        shutil.copy(dockerfile_dir() / "Dockerfile", ctxp / "Dockerfile")
+        shutil.copy(dockerfile_dir() / dockerfile, ctxp / "Dockerfile")
         for f in ("requirements.txt", "constraints.txt"):
             shutil.copy(cache / f, ctxp / f)
         (ctxp / "wheels" / "third-party").mkdir(parents=True)
@@ -225,7 +255,8 @@ def build(base: str | None = None, tag: str | None = None, no_cache: bool = Fals
         wb_whl = workbench_wheel(ctxp / "wheels" / "workbench")
         log(f"  {wb_whl.name} built; docker build ...")
         p = pins()
-        lab = {f"{LABEL}.image": "1", f"{LABEL}.base": base, f"{LABEL}.pins": _pins_hash(),
+        lab = {f"{LABEL}.image": "1", f"{LABEL}.kind": kind, f"{LABEL}.base": base,
+               f"{LABEL}.pins": _pins_hash(),
                f"{LABEL}.source": source_hash()[:16],
                f"{LABEL}.toolchain": f"numba {p.get('numba')} llvmlite {p.get('llvmlite')}"}
         lines: list[str] = []
@@ -272,16 +303,16 @@ def prune(keep: int | None = None, everything: bool = False) -> tuple[list[str],
     c = client()
     keep = keep_images() if keep is None else keep
     try:
-        current = image_tag()
+        current = {image_tag(kind=k) for k in KINDS}
     except Exception:  # noqa: BLE001 - no source tree or no base here: nothing is current
-        current = None
+        current = set()
     before = _disk(c)
     removed: list[str] = []
     groups: dict[str, list] = {}
     for img in c.images.list(filters={"label": f"{LABEL}.image=1"}):
         groups.setdefault(_toolchain_of(img), []).append(img)
     for imgs in groups.values():
-        imgs.sort(key=lambda i: (current not in i.tags, _created(i)))
+        imgs.sort(key=lambda i: (not current & set(i.tags), _created(i)))
         # an image whose tag a later build of it took over keeps no place among the kept
         tagged = [i for i in imgs if i.tags]
         for img in imgs if everything else [i for i in imgs if not i.tags] + tagged[keep:]:
