@@ -55,13 +55,14 @@ def _status(args: argparse.Namespace) -> int:
     print(f"engine: Docker {info.get('Version')} ({engine.client().api.base_url})")
     try:
         base = image.resolve_base()
-        tag = image.image_tag()
-        have = image.exists(tag)
-        size = f", {engine.client().images.get(tag).attrs['Size'] / 2**20:,.0f} MiB" \
-            if have else ""
-        state = "present" + size if have else "missing: workbench containers build"
-        print(f"image:  {tag} ({state})\n"
-              f"base:   {base} ({'present' if image.exists(base) else 'missing'})")
+        for kind, label, flag in (("full", "image: ", ""), ("driver", "driver:", " --driver")):
+            tag = image.image_tag(kind=kind)
+            have = image.exists(tag)
+            size = f", {engine.client().images.get(tag).attrs['Size'] / 2**20:,.0f} MiB" \
+                if have else ""
+            state = "present" + size if have else f"missing: workbench containers build{flag}"
+            print(f"{label} {tag} ({state})")
+        print(f"base:   {base} ({'present' if image.exists(base) else 'missing'})")
     except Exception as exc:  # noqa: BLE001 - report, do not fail the status
         print(f"image:  {exc}")
     ours = engine.ours()
