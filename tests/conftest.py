@@ -228,6 +228,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         ran = c["passed"] + c["failed"]
         tr.write_line(f"{tier:>9}: ran {ran:4d} (passed {c['passed']}, failed {c['failed']}), "
                       f"skipped {c['skipped']}")
+    if _RUNS:
+        import json
+
+        tr.section("experiment runs (workbench experiment run)")
+        for (name, params), run_dir in _RUNS.items():
+            env = json.loads((run_dir / "environment.json").read_text())
+            tr.write_line(f"{name:>26} {dict(params)}: {env.get('status')} in "
+                          f"{env.get('seconds', 0):.0f} s ({run_dir})")
     for t in _required():
         c = _COUNTS.get(t, {})
         if c.get("passed", 0) + c.get("failed", 0) == 0:

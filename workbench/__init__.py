@@ -28,12 +28,13 @@ from .errors import (
     OperatorError,
     PlacementError,
     RateError,
+    RemoteCrash,
     RunError,
     StoreError,
     StoreKeyError,
     WorkbenchError,
 )
-from .functions import Function, function, store
+from .functions import Function, function, offload, remote, store
 from .model import backends, sinks, sources
 from .model.graph import Operator, Pipeline, SplitJoin, operator, splitjoin
 from .model.refs import StoreRef
@@ -43,9 +44,10 @@ __version__ = "0.1.0"
 
 __all__ = ["CellError", "CompileError", "ContainerError", "Function", "FunctionError",
            "GraphError", "Operator", "OperatorError", "Pipeline", "PlacementError",
-           "RateError", "RunError", "SplitJoin", "StoreError", "StoreKeyError", "StoreRef",
-           "WorkbenchError", "cluster", "faults", "function", "functions", "load_ipython_extension",
-           "operator", "sinks", "sources", "splitjoin", "store"]
+           "RateError", "RemoteCrash", "RunError", "SplitJoin", "StoreError",
+           "StoreKeyError", "StoreRef", "WorkbenchError", "cluster", "faults", "function",
+           "functions", "load_ipython_extension", "offload", "operator", "remote", "sinks",
+           "sources", "splitjoin", "store"]
 
 
 def cluster(address: str | None = None, **kwargs: Any) -> Any:
@@ -56,7 +58,8 @@ def cluster(address: str | None = None, **kwargs: Any) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext workbench``: registers ``%%stream``, ``%%function``, ``%wb`` and binds
+    """``%load_ext workbench``: registers ``%%stream``, ``%%function``, ``%wb``,
+    ``%offload`` and binds
     ``wb`` in the user namespace (as the workbench kernel does)."""
     import sys
 

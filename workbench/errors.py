@@ -97,6 +97,31 @@ def _rebuild_function_error(message: str, function: str, call: int | None,
     return FunctionError(message, function=function, call=call, original=original)
 
 
+class RemoteCrash(WorkbenchError):
+    """The process running a remote function died (a segfault or abort in native code).
+
+    Names the function, what it calls (module function or library symbol) and the lost
+    worker. The call is not tried again elsewhere; the nanny restarts the worker.
+    """
+
+    def __init__(self, function: str, target: str, worker: str, calls: int = 1) -> None:
+        what = "its call" if calls == 1 else f"a chunk of {calls} calls"
+        super().__init__(
+            f"remote function '{function}' ({target}) crashed worker {worker}: the process "
+            f"died while running {what} (a segfault or abort in native code), so its "
+            "result is lost and the call was not retried on another worker.\nThe nanny "
+            "restarts the worker; later calls run as usual.\nFix: check the arguments "
+            "against the C signature (argtypes, restype; arrays big enough for the sizes "
+            "passed), or run it in a local process first.")
+        self.function = function
+        self.target = target
+        self.worker = worker
+        self.calls = calls
+
+    def __reduce__(self):  # crosses process boundaries (Dask results) intact
+        return (RemoteCrash, (self.function, self.target, self.worker, self.calls))
+
+
 class StoreError(WorkbenchError):
     """The store cannot do what was asked."""
 

@@ -3,7 +3,9 @@
 numba-typable bodies are compiled where they run, from a module in the artifact store
 (:mod:`workbench.compile.source`): workers of one machine share the compiled code, and a
 cell's function gets a file numba can cache. A body that cannot become such a module (it
-captures a dict, say) runs as plain Python, and the reason is kept.
+captures a dict, say), or whose source shows a construct numba's nopython mode cannot
+compile (:mod:`workbench.compile.precheck`: an ``import`` inside it, an f-string, ...),
+runs as plain Python, and the reason is kept: decided here, before the first call.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 
 from ..errors import CompileError
 from .artifacts import jit_enabled, toolchain
+from .precheck import obstacle
 from .source import ModuleBuilder, ModuleText
 
 
@@ -26,6 +29,11 @@ def function_module(func: Callable, name: str) -> tuple[ModuleText | None, str |
                            f"{toolchain()}\nentry: {func.__name__}")
     except CompileError as exc:
         return None, "not compiled: " + str(exc).replace("operator '", "function '", 1)
+    for f in builder.callables:          # the body and the helpers it calls
+        reason = obstacle(f)
+        if reason is not None:
+            return None, (reason if f is func else
+                          reason.replace(" (read", f" in {f.__name__} (read", 1))
     # annotations (``graph: Any``) name things the module does not import: keep them text
     mt.text = "from __future__ import annotations\n" + mt.text
     for o in mt.origins:

@@ -315,9 +315,14 @@ def _python_keyed(op: Any, x: np.ndarray, keys: np.ndarray, state: Any) -> np.nd
 
 
 def is_numba_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is numba's (a typing or lowering error, not the user's code)."""
+    """Whether ``exc`` is numba's (a typing or lowering error, not the user's code).
+
+    Not every numba error derives from ``NumbaError``: ``UnsupportedBytecodeError`` (an
+    ``import`` or ``except ... as e`` in the body) is a plain ``Exception`` defined in
+    ``numba.core.errors``; any exception class numba defines counts."""
     try:
         from numba.core.errors import NumbaError
     except ImportError:  # pragma: no cover
         return False
-    return isinstance(exc, NumbaError)
+    return isinstance(exc, NumbaError) or any(
+        (getattr(t, "__module__", "") or "").startswith("numba.") for t in type(exc).__mro__)

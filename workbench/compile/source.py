@@ -128,6 +128,7 @@ class ModuleBuilder:
         self.bindings: dict[str, str] = {"np": "import numpy as np"}
         self.values: dict[str, Any] = {}
         self.functions: list[tuple[str, str, Origin, bool]] = []
+        self.callables: list[Callable] = []       # the functions, entry first
         self.arrays: dict[str, np.ndarray] = {}
         self._seen: set[int] = set()
 
@@ -137,6 +138,7 @@ class ModuleBuilder:
             return
         self._seen.add(id(func))
         text, origin = function_text(func, self.op_name)
+        self.callables.append(func)
         self.functions.append((func.__name__, text, origin, entry))
         scope = dict(func.__globals__)
         if func.__closure__:

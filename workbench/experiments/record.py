@@ -59,7 +59,7 @@ class Results:
                                      "tables": {}, "figures": {}, "headlines": {},
                                      "cluster": None, "recorded_at": time.time()}
         self._save()
-        where = "a scratch folder (not kept)" if self.scratch else "its run folder"
+        where = "a scratch folder" if self.scratch else "its run folder"
         print(f"{name}: results go to {where}: {self.dir}")
 
     # --- what a notebook records ------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Serverless functions, the API: ``@wb.function``, ``wb.store``, the function view.
+"""Serverless functions, the API: ``@wb.function``, ``wb.store``, the function view, and
+existing code on the cluster: ``wb.remote``, ``wb.offload``, expression trees.
 
 The Dask side lives in :mod:`workbench.runtime.functions`; the cost model in
 :mod:`workbench.placement.functions`; the live board in :mod:`workbench.observe.widgets`.
@@ -13,10 +14,14 @@ from ..model import backends
 from . import store
 from .catalog import registry
 from .function import Function, function
+from .offload import Offload, offload
+from .remote import RemoteFunction, RemoteLibrary, RemoteModule, remote
+from .trees import Lazy, TreeRun
 from .view import records, text
 
-__all__ = ["Function", "calibrate", "dashboard", "function", "records", "registry", "store",
-           "summary"]
+__all__ = ["Function", "Lazy", "Offload", "RemoteFunction", "RemoteLibrary", "RemoteModule",
+           "TreeRun", "calibrate", "dashboard", "function", "offload", "records", "registry",
+           "remote", "store", "summary"]
 
 
 def summary() -> str:

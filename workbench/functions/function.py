@@ -156,8 +156,7 @@ class Function:
         """Whether the body ran compiled (``None`` before its first call)."""
         got = self._jit_state()
         if got is None:
-            spec = self._spec
-            return None if spec is None or spec.module is not None else False
+            return None if self.spec().module is not None else False
         return got[0]
 
     def _jit_state(self) -> tuple[bool, str | None] | None:
@@ -169,11 +168,16 @@ class Function:
 
     @property
     def jit_reason(self) -> str | None:
-        """Why the body runs as plain Python (``None`` when it is compiled)."""
+        """Why the body runs as plain Python (``None`` when it is compiled).
+
+        Known before the first call when the source shows why (an ``import`` inside the
+        body, an f-string, a call into a pure-Python module: :mod:`workbench.compile.
+        precheck`); otherwise from the workers, which fall back to plain Python when numba
+        refuses the body at its first call."""
         got = self._jit_state()
         if got is not None:
             return got[1]
-        return None if self._spec is None else self._spec.reason
+        return self.spec().reason
 
     def view(self) -> dict[str, Any]:
         """A plain record for a dashboard: calls/s, placement, latest decision, reasons."""

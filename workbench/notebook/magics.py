@@ -185,6 +185,9 @@ def register(ipython: Any) -> None:
     ipython.register_magic_function(stream, "cell", "stream")
     ipython.register_magic_function(wb, "line", "wb")
     ipython.register_magic_function(function, "cell", "function")
+    from .offload_magic import offload
+
+    ipython.register_magic_function(offload, "line", "offload")
     prev_types, prev_handler = ipython.custom_exceptions, getattr(ipython, "CustomTB", None)
     if WorkbenchError in prev_types:
         return

@@ -24,6 +24,7 @@ from ...errors import FunctionError, StoreError
 from ...model.refs import StoreRef
 from .pack import Packed, pack
 from .store_server import StoreClient
+from .targets import crash_guard, raise_remote
 
 TOPIC = "workbench-functions"
 
@@ -39,6 +40,8 @@ class FnSpec:
     entry: str
     root: str
     reason: str | None = None
+    remote: str | None = None    # wb.remote: what it calls; errors keep their type
+
 
 
 class Impl:
@@ -166,7 +169,8 @@ class Stats:
         from distributed import get_worker
 
         w = get_worker()
-        msg = {"fn": spec.token, "name": spec.name, "side": side, "worker": w.address,
+        msg = {"fn": spec.token, "key": str(w.get_current_task()), "name": spec.name,
+               "side": side, "worker": w.address,
                "calls": calls, "timed_calls": 0 if warm else self.timed,
                "compute_s": self.compute_s, "fetch_s": self.fetch_s,
                "remote_bytes": self.remote_bytes, "local_bytes": self.local_bytes,
@@ -215,6 +219,8 @@ def _run(im: Impl, spec: FnSpec, args: list, kwargs: dict, st: Stats,
     except StoreError:
         raise
     except Exception as exc:
+        if spec.remote is not None:
+            raise_remote(exc, spec.name, spec.remote, call)
         where = f" in call {call} of a map" if call is not None else ""
         raise FunctionError(f"function '{spec.name}' raised {type(exc).__name__}{where}: "
                             f"{exc}", function=spec.name, call=call, original=exc) from exc
@@ -232,7 +238,10 @@ def call_one(spec: FnSpec, side: str, warm: bool, args: tuple, kwargs: dict) -> 
     references are resolved here."""
     LEDGER.begin()
     try:
-        return _call_one(spec, side, warm, args, kwargs)
+        if spec.remote is None:
+            return _call_one(spec, side, warm, args, kwargs)
+        with crash_guard(spec.name, spec.remote, spec.root, 1):
+            return _call_one(spec, side, warm, args, kwargs)
     finally:
         LEDGER.end()
 
@@ -271,7 +280,10 @@ def call_chunk(spec: FnSpec, side: str, warm: bool, start: Any, n: int,
     (or, for calls that are not contiguous, their indices)."""
     LEDGER.begin()
     try:
-        return _call_chunk(spec, side, warm, start, n, per_call, consts, kwargs)
+        if spec.remote is None:
+            return _call_chunk(spec, side, warm, start, n, per_call, consts, kwargs)
+        with crash_guard(spec.name, spec.remote, spec.root, n):
+            return _call_chunk(spec, side, warm, start, n, per_call, consts, kwargs)
     finally:
         LEDGER.end()
 
@@ -301,7 +313,7 @@ def _call_chunk(spec: FnSpec, side: str, warm: bool, start: Any, n: int,
                 a = [_resolve(x, st, store, where) for x in a]
             out.append(_run(im, spec, a, kw, st,
                             start + i if isinstance(start, int) else int(start[i])))
-    except FunctionError:
+    except Exception:
         st.record(spec, side, i + 1, time.perf_counter() - w0, t0, im, warm, errors=1)
         raise
     packed = pack(out)

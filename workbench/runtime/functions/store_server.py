@@ -20,6 +20,7 @@ from distributed.utils import sync
 
 from ...errors import StoreError
 from ...model.refs import StoreRef, missing_key, owner, owners
+from .targets import EXPECTED
 
 PLUGIN = "workbench-store"
 
@@ -116,17 +117,19 @@ class StorePlugin(WorkerPlugin):
 
 class ExpectedErrors:
     """Drops Dask's "Compute Failed" record of a function call whose body raised (or whose
-    store key was missing): the caller gets that error, named; it is not a worker's
-    failure. Other task failures are logged as before."""
+    store key was missing, or whose ``wb.remote`` code raised or crashed a worker before):
+    the caller gets that error, named; it is not this worker's failure. Other task
+    failures are logged as before."""
 
     PREFIXES = ("wb-fn-", "wb-map-")
-    ERRORS = ("FunctionError", "StoreKeyError", "StoreError")
+    ERRORS = ("FunctionError", "StoreKeyError", "StoreError", "RemoteCrash")
 
     def filter(self, record: Any) -> bool:
         if not str(record.msg).startswith("Compute Failed") or not record.args:
             return True
         key, exc = str(record.args[0]), str(record.args[3]) if len(record.args) > 3 else ""
-        return not (key.startswith(self.PREFIXES) and exc.startswith(self.ERRORS))
+        return not (key.startswith(self.PREFIXES)
+                    and (exc.startswith(self.ERRORS) or key in EXPECTED))   # wb.remote: its own
 
 
 _INSTALLED: set[int] = set()
