@@ -159,15 +159,23 @@ def experiment_run(name: str, fresh: bool = False, **params: str) -> Path:
     """Run ``notebooks/NAME.ipynb`` at ``size=small`` (and ``params``) with the command a
     user types (``workbench experiment run``) into this session's results folder, once
     per session and parameters (``fresh``: once more); return the run's folder. A
-    notebook that needs Docker is skipped (or failed, where the docker tier is required)
-    without an engine."""
+    notebook that needs Docker (or MPI) is skipped without it, or failed where CI
+    requires it."""
     from workbench.cli import main
 
     path = HERE.parent / "notebooks" / f"{name}.ipynb"
-    if "docker" in notebook_requirements(path):
+    needs = notebook_requirements(path)
+    if "docker" in needs:
         why = docker_unavailable()
         if why:
             skip_or_fail("docker", f"{name} needs Docker: {why}")
+    if "mpi" in needs:
+        from workbench.bench.remote import mpi_unavailable
+
+        why = mpi_unavailable()
+        if why:               # the [test] extra installs MPI: in CI a missing one is a failure
+            (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(
+                f"{name} needs MPI: {why}")
     params = {"size": "small", **params}
     key = (name, tuple(sorted(params.items())))
     if key not in _RUNS or fresh:

@@ -20,6 +20,7 @@ BENCHMARKS = {
     "streamit": "workbench.bench.streamit",  # the StreamIt programs on both engines
     "reconfigure": "workbench.bench.reconfigure",  # live reconfiguration vs stop-and-restart
     "recovery": "workbench.bench.recovery",  # a killed worker: recovery time; checkpoint cost
+    "remote": "workbench.bench.remote",     # wb.remote, .map and client.map against MPI
 }
 
 
