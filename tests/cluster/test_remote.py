@@ -165,6 +165,27 @@ def test_a_module_that_is_not_installed_travels_with_the_call(session, mymod):
     assert sum(loaded.values()) >= 1                  # loaded there, and kept
 
 
+def test_an_installed_package_goes_by_name_and_is_never_replaced(session):
+    # workbench itself is installed (pip -e here): its modules are imported by name on the
+    # workers, never shipped or re-imported from a copy (a worker runs on that package)
+    from workbench.runtime.functions.targets import module_code
+    from workbench.workloads import chunks
+
+    assert module_code(chunks) is None
+    rm = wb.remote(chunks, placement="compute")
+    assert rm.generated(1, 0, 100).result() == chunks.generated(1, 0, 100)
+    copies = session.client.run(
+        lambda: getattr(sys.modules["workbench"], "__wb_digest__", None))
+    assert set(copies.values()) == {None}
+    run = (wb.sources.array(np.arange(4096.0), batch_size=1024) >> _double).run().wait()
+    assert np.array_equal(run.output, np.arange(4096.0) * 2)   # the stream engine still runs
+
+
+@wb.operator
+def _double(x):
+    return x * 2.0
+
+
 def test_a_function_and_a_builtin(session, mymod):
     mod, _ = mymod
     assert wb.remote(math.hypot, placement="compute")(3, 4).result() == 5.0

@@ -71,6 +71,30 @@ def _installed_roots() -> list[str]:
     return sorted(os.path.realpath(r) for r in roots if r)
 
 
+_STARTUP_PATH: list[str] = []
+
+
+def _startup_path() -> list[str]:
+    """``sys.path`` of a fresh interpreter of this environment (what a worker starts with:
+    site-packages, the paths of editable installs, ``PYTHONPATH``), without the current
+    folder; asked once per process."""
+    if not _STARTUP_PATH:
+        import json
+        import subprocess
+
+        try:
+            out = subprocess.run([sys.executable, "-c",
+                                  "import sys, json; print(json.dumps(sys.path))"],
+                                 capture_output=True, text=True, timeout=60, check=True)
+            paths = json.loads(out.stdout)
+        except (OSError, ValueError, subprocess.SubprocessError):
+            paths = []
+        _STARTUP_PATH.extend(os.path.realpath(p) for p in paths if p)
+        if not _STARTUP_PATH:
+            _STARTUP_PATH.append("/nonexistent")
+    return _STARTUP_PATH
+
+
 def module_code(module: types.ModuleType) -> ModuleCode | None:
     """``None`` for an installed module (workers import it by name), else its top-level
     module's or package's ``.py`` files, to travel with the call."""
@@ -80,6 +104,9 @@ def module_code(module: types.ModuleType) -> ModuleCode | None:
         return None
     real = os.path.realpath(path)
     if any(real.startswith(r + os.sep) for r in _installed_roots()):
+        return None
+    where = Path(real).parent.parent if Path(real).name == "__init__.py" else Path(real).parent
+    if str(where) in _startup_path():               # importable by name: pip -e installs too
         return None
     files: dict[str, bytes] = {}
     if Path(real).name == "__init__.py":
@@ -112,7 +139,9 @@ def load_module(name: str, code: ModuleCode | None) -> types.ModuleType:
 
 def _import_copy(name: str, code: ModuleCode) -> types.ModuleType:
     have = sys.modules.get(code.top)
-    if have is not None and getattr(have, "__wb_digest__", None) == code.digest:
+    if have is not None and getattr(have, "__wb_digest__", None) in (code.digest, None):
+        # this copy already, or the worker's own module of that name: never replaced
+        # (replacing a package the worker runs on would split its classes in two)
         return importlib.import_module(name)
     if have is None and _same_file_importable(code):
         return importlib.import_module(name)       # the same file, shared filesystem
