@@ -32,7 +32,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from .history import list_runs
+    from .history import COLUMNS, list_runs
     from .runs import notebooks
 
     if args.notebooks:
@@ -42,9 +42,21 @@ def _list(args: argparse.Namespace) -> int:
     df = list_runs(args.results)
     if args.experiment:
         df = df[df.experiment == args.experiment]
-    print(df.to_string(index=False) if len(df) else
-          "no runs yet: workbench experiment run notebooks/NN_name.ipynb -p size=small")
+    if not len(df):
+        print("no runs yet: workbench experiment run notebooks/NN_name.ipynb -p size=small")
+        return 0
+    heads = [c for c in df.columns if c not in COLUMNS]
+
+    def headlines(row) -> str:               # one compact column, not one per headline
+        return ", ".join(f"{c}={_short(row[c])}" for c in heads if row[c] == row[c])
+
+    view = df[COLUMNS].assign(headlines=df.apply(headlines, axis=1))
+    print(view.to_string(index=False, max_colwidth=90))
     return 0
+
+
+def _short(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _compare(args: argparse.Namespace) -> int:

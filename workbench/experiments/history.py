@@ -68,8 +68,9 @@ def find_run(ref: str | Path, root: str | Path | None = None) -> Path:
     if not hits:
         raise ExperimentError(f"no run {ref!r} under {root}; `workbench experiment list` "
                               "shows the runs.")
-    raise ExperimentError(f"run {ref!r} is ambiguous: {', '.join(h.name for h in hits[:6])}; "
-                          "give more of the run id.")
+    raise ExperimentError(f"run {ref!r} is ambiguous: "
+                          f"{', '.join(f'{h.parent.name}/{h.name}' for h in hits[:6])}; "
+                          "give NAME/RUN_ID or more of the run id.")
 
 
 def tables(run_dir: Path) -> dict[str, tuple[pd.DataFrame, dict]]:
