@@ -85,12 +85,13 @@ def _spawn(root: str, program: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _in_container(ctr: Any, root: str, program: str) -> dict[str, Any]:
+def _in_container(ctr: Any, root: str, program: str,
+                  module: str = "workbench.bench.containers") -> dict[str, Any]:
+    """Run ``module``'s measuring worker for ``program`` in ``ctr``; its last JSON line."""
     from ..containers import engine
 
     env = {"WORKBENCH_ARTIFACTS": root, **engine.forwarded_env()}
-    code, out = ctr.exec_run(["python", "-m", "workbench.bench.containers", root, program],
-                             environment=env)
+    code, out = ctr.exec_run(["python", "-m", module, root, program], environment=env)
     text = out.decode(errors="replace")
     if code != 0:
         raise RuntimeError(f"container worker for {program!r} failed ({code}):\n"

@@ -167,18 +167,9 @@ def _container(tag: str, base: str, sid: str) -> Any:
 
 
 def _in_container(ctr: Any, root: str, program: str) -> dict[str, Any]:
-    import json
+    from .containers import _in_container as measure
 
-    from ..containers import engine
-
-    env = {"WORKBENCH_ARTIFACTS": root, **engine.forwarded_env()}
-    code, out = ctr.exec_run(["python", "-m", "workbench.bench.compile", root, program],
-                             environment=env)
-    text = out.decode(errors="replace")
-    if code != 0:
-        raise RuntimeError(f"the container's worker for {program!r} failed ({code}):\n"
-                           f"{text[-3000:]}")
-    return json.loads(text.strip().splitlines()[-1])
+    return measure(ctr, root, program, module="workbench.bench.compile")
 
 
 def compile_side_by_side(tag: str, programs: tuple[str, ...] = PROGRAMS[:1],
@@ -274,6 +265,16 @@ def _shell(cmd: str) -> float:
     return time.perf_counter() - t
 
 
+def _start_and_compile(tag: str, root: str, program: str) -> tuple[float, dict]:
+    """Start a driver of ``tag`` on ``root``, compile ``program`` in it, stop it: its start
+    time and the compile's record."""
+    drv = _driver(tag, root)
+    try:
+        return drv.started_s, driver_compile(drv, program)
+    finally:
+        drv.close()
+
+
 def move(tag: str, program: str = PROGRAMS[0], workdir: str | None = None) -> tuple[Any, Any]:
     """Move the driver image as a file and compile with it "on the other node".
 
@@ -297,12 +298,8 @@ def move(tag: str, program: str = PROGRAMS[0], workdir: str | None = None) -> tu
     steps = []
     image_id = c.images.get(tag).id
     try:
-        drv = _driver(tag, roots["before"])
-        steps.append(("driver start (before)", drv.started_s, None))
-        try:
-            before = driver_compile(drv, program)
-        finally:
-            drv.close()
+        started, before = _start_and_compile(tag, roots["before"], program)
+        steps.append(("driver start (before)", started, None))
         steps.append(("compile in the driver (before)", before["inside_s"], None))
         s = _shell(f"docker save {tag} | gzip > {gz}")
         steps.append(("docker save | gzip", s, gz.stat().st_size))
@@ -314,12 +311,8 @@ def move(tag: str, program: str = PROGRAMS[0], workdir: str | None = None) -> tu
                                "would reuse its layers")
         s = _shell(f"gunzip -c {gz} | docker load")
         steps.append(("gunzip | docker load", s, c.images.get(tag).attrs["Size"]))
-        drv = _driver(tag, roots["after"])
-        steps.append(("first container start (driver ready)", drv.started_s, None))
-        try:
-            after = driver_compile(drv, program)
-        finally:
-            drv.close()
+        started, after = _start_and_compile(tag, roots["after"], program)
+        steps.append(("first container start (driver ready)", started, None))
         steps.append(("compile in the moved driver", after["inside_s"], None))
         host = spawn(roots["host"], program)
         steps.append(("compile on the host (fresh process)", host["first_ms"] / 1e3, None))
