@@ -357,6 +357,10 @@ class Pipeline:
             **options: Any) -> Any:
         """Run the program and return a Run (``run.wait()``, ``run.output``, ``run.metrics``).
 
+        ``batches`` reads that many batches of an unbounded source; ``duration`` reads for
+        that many seconds, counted from when the program's instances have started (not
+        from the call: start-up on a loaded cluster does not eat into it), and stops at a
+        whole prefix of the source.
         ``engine``: ``"dask"`` (the default: the cluster of :func:`workbench.cluster`) or
         ``"local"`` (this process; the reference semantics). ``$WORKBENCH_ENGINE`` changes
         the default. ``widget=True`` in a Jupyter kernel shows the live dashboard

@@ -75,6 +75,11 @@ class Session:
                     run.stop(timeout=10)
                 except Exception:  # noqa: BLE001 - closing anyway
                     pass
+        if self.cluster is not None:
+            try:      # Dask's shutdown race: a heartbeat in flight when the scheduler
+                self.client.run(_stop_heartbeats)    # closes logs a traceback on a
+            except Exception:  # noqa: BLE001     # loaded machine; the workers go anyway
+                pass
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
@@ -99,6 +104,12 @@ class Session:
         link = self.dashboard_link
         return f"<workbench cluster [{self.kind}] {len(ws)} workers: {kinds}; " \
                f"{'dashboard ' + link if link else 'no dashboard'}>"
+
+
+def _stop_heartbeats(dask_worker: Any) -> None:
+    """On a worker about to be closed with its cluster: no more heartbeats to the
+    scheduler (one in flight as the scheduler closes is logged as an error)."""
+    dask_worker.periodic_callbacks["heartbeat"].stop()
 
 
 def _takes_n_workers(client: Any) -> bool:

@@ -165,15 +165,24 @@ class DaskRun(Recovering, Generations, Results, Run):
                    f"{len(self.workers)} worker(s)\n{self.plan.describe()}")
         self.session.runs[self.run_id] = self
         if self.duration is not None:    # the client decides when time is up, for all readers
-            timer = threading.Timer(max(0.0, t0 + self.duration - time.time()),
-                                    self._stop_readers)
-            timer.daemon = True
-            timer.start()
+            threading.Thread(target=self._time_up, name=f"wb-duration-{self.run_id}",
+                             daemon=True).start()
         threading.Thread(target=self._watch, name=f"wb-watch-{self.run_id}",
                          daemon=True).start()
         threading.Thread(target=self._poll, name=f"wb-poll-{self.run_id}",
                          daemon=True).start()
         return self
+
+    def _time_up(self) -> None:
+        """``duration`` seconds of reading: counted from when every first instance has
+        entered its loop (a loaded machine's slow start-up does not eat into it), then
+        the readers stop at a whole prefix."""
+        try:
+            self._wait_entered(self.gens[0], "first")
+        except Exception:  # noqa: BLE001 - failed, lost or ended: the watcher reports it;
+            pass           # a run still going is stopped ``duration`` from now
+        if not self._done.wait(self.duration):
+            self._stop_readers()
 
     def _launch(self, gen: Generation) -> None:
         """Submit generation ``gen``'s instances: one long-lived task each, pinned to its
