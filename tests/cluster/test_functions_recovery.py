@@ -93,6 +93,25 @@ def test_a_map_whose_worker_dies_is_recomputed_from_lineage(two_storage):
     two_storage.wait_for_workers(4, timeout=60)
 
 
+def slow_sum(x):
+    time.sleep(0.03)
+    return float(x.sum())
+
+
+def test_a_map_of_large_arguments_whose_worker_dies_sends_them_again(two_storage):
+    fn = wb.function(slow_sum, placement="compute", jit=False)
+    xs = np.random.default_rng(3).random((128, 20_000))      # 20 MB: sent in pieces
+    calls = fn.map(xs)
+    assert len(calls.chunks) > len(storage(two_storage)), calls   # pieces, not one a worker
+    time.sleep(0.6)
+    victim = calls.chunks[0].worker
+    wb.faults.kill(victim)
+    np.testing.assert_allclose(calls.result(timeout=120), xs.sum(axis=1))
+    assert calls.resent >= 1, "the victim's pieces were not sent again"
+    assert victim not in set(calls.placement["worker"]), calls.placement
+    two_storage.wait_for_workers(4, timeout=60)
+
+
 def test_a_finished_call_on_a_dead_worker_is_recomputed(two_storage):
     fn = wb.function(total, placement="compute")
     x = np.arange(100.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import workbench as wb
@@ -58,3 +59,17 @@ def test_module_for_numba_or_a_reason() -> None:
 
     mt, reason = function_module(uses_dict, "uses_dict")
     assert mt is None and "function 'uses_dict'" in reason and "dict" in reason
+
+
+def test_map_arguments_travel_in_pieces_only_when_large() -> None:
+    from workbench.runtime.functions.batch import split_args
+    from workbench.runtime.functions.dispatch import PIECE_BYTES, _piece_calls
+
+    small = split_args("f", (np.arange(1000.0),))[1]
+    assert _piece_calls(small) == 0                       # one task per worker
+    rows = np.zeros((100, 100_000))                       # 800 KB a call, 80 MB in all
+    assert _piece_calls(split_args("f", (rows,))[1]) == PIECE_BYTES // 800_000
+    huge = np.zeros((3, 2_000_000))                       # 16 MB a call: one per piece
+    assert _piece_calls(split_args("f", (huge,))[1]) == 1
+    lists = split_args("f", ([b"x" * 2**20] * 8,))[1]     # objects: measured by sizeof
+    assert 1 <= _piece_calls(lists) <= 4

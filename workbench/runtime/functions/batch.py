@@ -72,6 +72,7 @@ class Chunk:
     worker: str
     stats: dict | None = None
     packed: Any = None
+    resend: Any = None       # for arguments scattered to its worker: () -> a new Chunk
 
 
 class Calls:
@@ -82,6 +83,7 @@ class Calls:
         self.fn, self.n, self.rt = fn, n, rt
         self.chunks: list[Chunk] = []
         self.decisions: list[Any] = []
+        self.resent = 0          # pieces sent again after their worker died with them
         self._result: Any = None
 
     def add(self, c: Chunk) -> Chunk:
@@ -98,7 +100,8 @@ class Calls:
     def wait_chunks(self, chunks: list[Chunk], timeout: float | None = None) -> None:
         if not chunks:
             return
-        got = self.rt.client.gather([c.future for c in chunks])
+        got = self.rt.client.gather([c.future for c in chunks], direct=True)  # from the
+        # workers, not relayed by the scheduler (a chunk's results may be large)
         for c, r in zip(chunks, got):
             c.stats, c.packed = r.stats, r.packed
             self.rt.observe(r.stats)
@@ -113,7 +116,24 @@ class Calls:
     def result(self, timeout: float | None = None) -> np.ndarray | list:
         """Wait for every chunk; a call that raised raises its ``FunctionError`` here."""
         if self._result is None:
-            self.wait_chunks([c for c in self.chunks if c.packed is None])
+            todo = {c.future.key: c for c in self.chunks if c.packed is None}
+            if todo:    # fetch each batch of finished chunks while the others run
+                from distributed import as_completed
+
+                ac = as_completed([c.future for c in todo.values()])
+                for done in ac.batches():
+                    ok = []
+                    for f in done:
+                        c = todo.pop(f.key)
+                        if c.resend is not None and _lost(f):   # its arguments died with
+                            again = c.resend()                  # its worker: again
+                            c.future, c.worker = again.future, again.worker
+                            self.resent += 1
+                            todo[c.future.key] = c
+                            ac.add(c.future)
+                        else:
+                            ok.append(c)
+                    self.wait_chunks(ok)
             self._result = combine([(c.idx, c.packed) for c in self.chunks], self.n)
         return self._result
 
@@ -141,3 +161,16 @@ class Calls:
         sides = sorted({c.side for c in self.chunks})
         return (f"<Calls {self.fn.name}.map: {self.n} calls in {len(self.chunks)} chunk(s) "
                 f"on {'+'.join(sides) or '-'}; {state}>")
+
+
+def _lost(fut: Any) -> bool:
+    """A chunk's future cancelled or failed because a worker it depended on left (its
+    scattered arguments were there), as opposed to the calls raising."""
+    if fut.status == "cancelled":
+        return True
+    if fut.status != "error":
+        return False
+    from distributed.scheduler import KilledWorker
+
+    exc = fut.exception()
+    return isinstance(exc, KilledWorker) or "lost" in str(exc).lower()

@@ -10,6 +10,7 @@ per side (backlog) and per worker (a probe goes to the least busy worker of its 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -94,6 +95,11 @@ class Runtime:
         for a, r in sorted(self.workers().items()):
             out[side_of(r)].append(a)
         return out
+
+    def sides_now(self) -> dict[str, list[str]]:
+        """:meth:`sides` asked of the scheduler now (after a worker left)."""
+        self.workers(fresh=True)
+        return self.sides()
 
     def slots(self) -> dict[str, int]:
         ws = self.workers()
@@ -338,17 +344,85 @@ class Runtime:
         groups = _groups(idx, side, workers, per_call, consts, one)
         per = d.per_call.get(side, 0.0) / max(self.slots().get(side, 1), 1)
         fn_spec = calls.fn.spec()
+        step = _piece_calls(per_call)
+        parts = [(worker, whole[lo:lo + step] if step else whole)
+                 for worker, whole in groups for lo in range(0, len(whole), step or len(whole))]
+        local = [chunk_args(per_call, part) for _, part in parts]
+        sent = self._scatter(local, [w for w, _ in parts]) if step else local
         out = []
-        for worker, part in groups:
-            sub, start = chunk_args(per_call, part)
-            kw = self._restrict(side, [worker], worker)
-            fut = self.client.submit(
-                call_chunk, fn_spec, side, False, start, len(part), sub, consts, kwargs,
-                pure=False, key=f"wb-map-{calls.fn.name}-{uuid.uuid4().hex[:12]}", **kw)
-            self._account(fut, side, per * len(part), worker,
-                          d.per_call.get(side, 0.0) * len(part))
-            out.append(calls.add(Chunk(part, fut, side, worker)))
+        for (worker, part), (sub, start), (args, _) in zip(parts, sent, local):
+            c = self._submit_part(calls, fn_spec, part, sub, start, side, worker, consts,
+                                  kwargs, per, d)
+            if step:    # its arguments live on one worker only: if it dies, send them again
+                c.resend = functools.partial(self._resend, calls, fn_spec, part, args,
+                                             start, side, consts, kwargs, per, d)
+            out.append(c)
         return out
+
+    def _resend(self, calls: Calls, fn_spec: Any, part: np.ndarray, args: Any, start: Any,
+                side: str, consts: tuple, kwargs: dict, per: float, d: Any) -> Any:
+        """A piece whose worker died with its arguments: sent again, from the client's
+        copy, to a live worker of its side; returns the new chunk (not added)."""
+        live = self.sides_now().get(side) or []
+        if not live:
+            raise PlacementError(f"{calls.fn.name}.map: no {side} worker left to run calls "
+                                 f"{int(part[0])}-{int(part[-1])} again after theirs died.")
+        worker = self.least_queued(live)
+        [(sub, _)] = self._scatter([(args, start)], [worker])
+        return self._submit_part(calls, fn_spec, part, sub, start, side, worker, consts,
+                                 kwargs, per, d, add=False)
+
+    def _scatter(self, subs: list[tuple[Any, Any]], workers: list[str]) -> list[tuple[Any, Any]]:
+        """Each piece's arguments sent to its worker directly, not inside its task through
+        the scheduler: one message per worker, the workers' in parallel (threads)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        by: dict[str, list[int]] = {}
+        for i, w in enumerate(workers):
+            by.setdefault(w, []).append(i)
+
+        def send(w: str) -> list:
+            return self.client.scatter([subs[i][0] for i in by[w]], workers=[w],
+                                       direct=True, hash=False)
+
+        out = list(subs)
+        with ThreadPoolExecutor(len(by)) as pool:
+            for w, futs in zip(by, pool.map(send, by)):
+                for i, f in zip(by[w], futs):
+                    out[i] = (f, subs[i][1])
+        return out
+
+    def _submit_part(self, calls: Calls, fn_spec: Any, part: np.ndarray, sub: Any,
+                     start: Any, side: str, worker: str, consts: tuple, kwargs: dict,
+                     per: float, d: Any, add: bool = True) -> Chunk:
+        """One task of calls ``part`` on ``worker`` (``sub``: their arguments, or the
+        future of them already on the worker)."""
+        kw = self._restrict(side, [worker], worker)
+        fut = self.client.submit(
+            call_chunk, fn_spec, side, False, start, len(part), sub, consts, kwargs,
+            pure=False, key=f"wb-map-{calls.fn.name}-{uuid.uuid4().hex[:12]}", **kw)
+        self._account(fut, side, per * len(part), worker, d.per_call.get(side, 0.0) * len(part))
+        c = Chunk(part, fut, side, worker)
+        return calls.add(c) if add else c
+
+
+PIECE_BYTES = 4 * 2**20      # per-call arguments above this per task travel in pieces
+
+
+def _piece_calls(per_call: dict) -> int:
+    """Calls per task when the per-call arguments are large (about ``PIECE_BYTES`` of
+    them, at least one call), else 0 (one task per worker)."""
+    from dask.sizeof import sizeof
+
+    each = 0.0
+    for seq in per_call.values():
+        if isinstance(seq, np.ndarray):
+            each += seq.nbytes / max(len(seq), 1)
+        elif len(seq):
+            sample = seq[:16]
+            each += sum(sizeof(v) for v in sample) / len(sample)
+    total = each * max((len(s) for s in per_call.values()), default=0)
+    return 0 if total <= PIECE_BYTES else max(1, int(PIECE_BYTES // max(each, 1.0)))
 
 
 def _groups(idx: np.ndarray, side: str, workers: list[str], per_call: dict,
