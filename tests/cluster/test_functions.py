@@ -248,6 +248,6 @@ def test_bench_smoke(session, tmp_path, capsys):
     assert set(c["variant"]) == {"single", "map", "submit_loop", "client_map"}
     assert (c["calls_per_s"] > 0).all()
     p = pd.read_csv(tmp_path / "placement.csv")
-    assert set(p["workload"]) == {"k-hop", "compute-heavy", "mixed"}
+    assert set(p["workload"]) == {"k-hop", "compute-heavy", "mixed", "short"}
     assert set(p["policy"]) == {"compute", "storage", "auto"}
     assert p["same_results"].all()

@@ -261,3 +261,37 @@ def test_the_text_view_says_what_each_rate_is_over():
     assert text.startswith("inc: placement 'auto', 1 call (0.1/s over the last 10 s, 80/s "
                            "from the first call's start to the last one's end), compiled")
     assert "calls by side: storage 0, compute 1" in text
+
+
+def test_a_burst_of_single_calls_probes_both_sides_at_once_then_uses_the_measured() -> None:
+    p = Placer()
+    d1 = p.decide("sim", 1, ENV)
+    d2 = p.decide("sim", 1, ENV)
+    assert (d1.side, d1.probe_side) == ("compute", "compute")     # no store reads
+    assert (d2.side, d2.probe_side) == ("storage", "storage")     # beside it, not after
+    assert "beside the compute side's probe" in d2.reason
+    spread = [p.decide("sim", 1, ENV).side for _ in range(6)]      # both in flight
+    assert spread.count("compute") == 4 and spread.count("storage") == 2, spread
+    _measure(p, "sim", "compute", 1e-3, calls=1)                   # compute came back
+    d = p.decide("sim", 1, ENV)
+    assert d.side == "compute" and "storage side's probe is in flight" in d.reason
+    _measure(p, "sim", "storage", 2e-3, calls=1)
+    d = p.decide("sim", 1, ENV)
+    assert d.phase == "exploit" and d.side == "compute"
+
+
+def test_single_calls_that_read_the_store_probe_storage_first_and_spread_by_transfer():
+    p = Placer()
+    assert p.decide("khop", 1, ENV, remote_bytes=2e6).side == "storage"
+    assert p.decide("khop", 1, ENV, remote_bytes=2e6).side == "compute"
+    spread = [p.decide("khop", 1, ENV, remote_bytes=2e6).side for _ in range(8)]
+    # moving 2 MB (2 ms at 1 GB/s) per call makes a compute slot 3x dearer than a
+    # storage one with the 1 ms body assumed: storage takes most calls
+    assert spread.count("storage") > spread.count("compute") >= 1, spread
+
+
+def test_a_probe_call_never_measured_is_retried_after_its_patience() -> None:
+    p = Placer()
+    p.patience = 0.0
+    assert p.decide("f", 1, ENV).probe_side == "compute"
+    assert p.decide("f", 1, ENV).probe_side == "compute"          # the first one was lost

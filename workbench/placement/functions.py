@@ -25,7 +25,11 @@ side, so profiles and load are re-evaluated as they change. A side not measured 
 not be waited for when a lower bound already rules it out: its queue (``backlog_s``), plus,
 on the compute side, moving every call's references at the measured rate. If the measured
 side finishes first even so, the batch goes there and the other side is probed beside it
-(phase ``refresh``). Every decision keeps its numbers (:meth:`Decision.row`).
+(phase ``refresh``). Single calls arrive in bursts faster than probes return: the first
+call on each unmeasured side probes it, both sides' probes at once; while one is in flight
+the calls go to the measured side, or, with neither measured, are spread over the sides'
+slots (:meth:`Placer._explore_call`). Every decision keeps its numbers
+(:meth:`Decision.row`).
 
 What exploring costs: a probe is at most ``probe`` calls (8) per side, and only the first
 batch of a function waits for it (one task round trip, ~10-30 ms on the 2-core VM, plus the
@@ -61,6 +65,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SIDES = ("storage", "compute")
+PRIOR_S = 1e-3       # a call's body time assumed while nothing of it is measured yet
 
 
 def other(side: str) -> str:
@@ -187,6 +192,9 @@ class Placer:
         self._seen: deque[str] = deque(maxlen=4096)
         self._seen_set: set[str] = set()
         self._limit = history
+        self.inflight: dict[tuple[str, str], float] = {}   # (fn, side) -> probe call sent
+        self.patience = 30.0             # a probe call not measured by then is retried
+        self.spread: dict[str, dict[str, int]] = {}        # calls sent while both probe
 
     def profile(self, fn: str) -> Profile:
         p = self.profiles.get(fn)
@@ -225,6 +233,7 @@ class Placer:
         timed = int(stats.get("timed_calls", calls))
         if timed <= 0 or stats.get("side") not in SIDES:
             return True
+        self.inflight.pop((stats["fn"], stats["side"]), None)     # a probe came back
         per = {k: float(stats.get(k, 0.0)) / (timed if k == "compute_s" else max(calls, 1))
                for k in ("compute_s", "fetch_s", "remote_bytes", "local_bytes", "fetches",
                          "out_bytes")}
@@ -281,6 +290,9 @@ class Placer:
                 per: dict[str, float], est: dict[str, float], inputs: dict,
                 remote_bytes: float | None = None) -> Decision:
         unknown = [s for s in SIDES if not p.known(s)]
+        if unknown and n == 1:
+            return self._explore_call(p, unknown, fn, seq, env, per, est, inputs,
+                                      remote_bytes)
         if unknown:
             return self._explore(unknown, fn, seq, n, env, per, est, inputs, remote_bytes)
         return self._exploit(p, fn, seq, n, env, per, est, inputs)
@@ -326,6 +338,48 @@ class Placer:
                         f"{s} side not measured yet: probe it with {k} call(s)",
                         probe_side=s, probe_calls=k if n > 1 else 0, probes=(s,),
                         est=est, per_call=per, inputs=inputs)
+
+    def _explore_call(self, p: Profile, unknown: list[str], fn: str, seq: int, env: Env,
+                      per: dict[str, float], est: dict[str, float], inputs: dict,
+                      remote_bytes: float | None) -> Decision:
+        """One call (a burst of single calls arrives faster than probes return): the first
+        call on each unmeasured side probes it, the sides' probes running at once
+        (storage first for calls that read the store); while a probe is in flight, calls
+        go to the measured side, or, with neither measured, are spread over the sides'
+        slots, weighted by the cost of moving the calls' references to the compute side."""
+        now = time.time()
+        first = "storage" if remote_bytes else "compute"
+        order = sorted(unknown, key=lambda s: s != first)
+        free = [s for s in order if not self._probing(fn, s, now)]
+        kw: dict[str, Any] = {"est": est, "per_call": per, "inputs": inputs}
+        if free:
+            s = free[0]
+            self.inflight[(fn, s)] = now
+            busy = [x for x in SIDES if x != s and self._probing(fn, x, now)]
+            why = f"{s} side not measured yet: this call probes it" + (
+                f", beside the {busy[0]} side's probe in flight" if busy else "")
+            return Decision(fn, seq, now, 1, s, "explore", why, probe_side=s,
+                            probe_calls=1, probes=(s,), **kw)
+        known = [s for s in SIDES if p.known(s)]
+        if known:
+            s = known[0]
+            return Decision(fn, seq, now, 1, s, "explore",
+                            f"the {unknown[0]} side's probe is in flight: meanwhile calls "
+                            f"go to {s} (measured: {_fmt_s(per[s])} a call)", **kw)
+        sent = self.spread.setdefault(fn, dict.fromkeys(SIDES, 0))
+        move = (remote_bytes or 0.0) / env.rate + (env.latency if remote_bytes else 0.0)
+        cost = {"storage": PRIOR_S / max(env.slots["storage"], 1e-9),
+                "compute": (PRIOR_S + move) / max(env.slots["compute"], 1e-9)}
+        s = min(SIDES, key=lambda x: ((sent[x] + 1) * cost[x], x != first))
+        sent[s] += 1
+        return Decision(fn, seq, now, 1, s, "explore",
+                        "both sides' probes are in flight: calls spread over the sides' "
+                        f"slots until one returns ({sent['storage']} storage, "
+                        f"{sent['compute']} compute so far)", **kw)
+
+    def _probing(self, fn: str, side: str, now: float) -> bool:
+        t = self.inflight.get((fn, side))
+        return t is not None and now - t < self.patience
 
     def _exploit(self, p: Profile, fn: str, seq: int, n: int, env: Env,
                  per: dict[str, float], est: dict[str, float], inputs: dict) -> Decision:

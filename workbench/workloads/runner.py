@@ -6,8 +6,9 @@ burst of requests per round. :func:`run` times a workload under a policy: ``"com
 ``"storage"`` pin every function to that side; ``"auto"`` gives each function a fresh
 profile, so its exploration is part of the measured time.
 
-The three workloads (:func:`khop_workload`, :func:`heavy_workload`, :func:`mixed_workload`)
-are built from :mod:`.graph` and :mod:`.heavy`.
+The workloads (:func:`khop_workload`, :func:`heavy_workload`, :func:`mixed_workload`, and
+:func:`short_workload`: bursts of single calls, at most 100) are built from :mod:`.rmat`
+and :mod:`.heavy`.
 """
 
 from __future__ import annotations
@@ -76,6 +77,19 @@ def mixed_workload(refs: list[Any], rounds: int, khop_per_round: int, heavy_per_
     return Workload("mixed", rounds, a.parts + b.parts, {**a.info, **b.info})
 
 
+def short_workload(refs: list[Any], bursts: int = 5, khop_per_burst: int = 10,
+                   heavy_per_burst: int = 10, k: int = 3, iters: int = 300,
+                   seed: int = 0) -> Workload:
+    """A short mixed workload of single calls: ``bursts`` bursts, each ``khop_per_burst``
+    k-hop queries and ``heavy_per_burst`` compute-heavy calls issued one ``fn(...)`` at a
+    time without waiting (at most 100 calls in all by default), then awaited: the calls
+    arrive faster than the first measurements return."""
+    a = khop_workload(refs, bursts, khop_per_burst, k, seed)
+    b = heavy_workload(bursts, heavy_per_burst, iters, seed=seed + 1000)
+    return Workload("short", bursts, a.parts + b.parts,
+                    {**a.info, **b.info, "single": True})
+
+
 def with_policy(w: Workload, policy: str) -> Workload:
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {policy!r}")
@@ -100,19 +114,27 @@ def run(w: Workload, policy: str) -> dict[str, Any]:
     calls = 0
     checksum = 0
     sides: dict[str, int] = {}
+    single = bool(w.info.get("single"))
     t0 = time.perf_counter()
     for r in range(pw.rounds):
         handles = []
         for p in pw.parts:
             args, kwargs = p.make(r)
-            handles.append(p.fn.map(*args, **kwargs))
+            handles.append(_singles(p.fn, args, kwargs) if single
+                           else p.fn.map(*args, **kwargs))
         for h in handles:
-            res = h.result()
-            calls += h.n
+            res = [f.result() for f in h] if single else h.result()
+            calls += len(h) if single else h.n
             checksum = zlib.crc32(np.round(np.asarray(res, float), 6).tobytes(), checksum)
-            for c in h.chunks:
-                sides[c.side] = sides.get(c.side, 0) + len(c.idx)
+            if not single:
+                for c in h.chunks:
+                    sides[c.side] = sides.get(c.side, 0) + len(c.idx)
     seconds = time.perf_counter() - t0
+    if single:                           # one decision per call: its side
+        for p in pw.parts:
+            d = p.fn.decisions
+            for side, n in d.groupby("side")["calls"].sum().items():
+                sides[side] = sides.get(side, 0) + int(n)
     row: dict[str, Any] = {"workload": w.name, "policy": policy, "rounds": w.rounds,
                            "calls": calls, "seconds": seconds, "calls_per_s": calls / seconds,
                            "storage_calls": sides.get("storage", 0),
@@ -122,6 +144,17 @@ def run(w: Workload, policy: str) -> dict[str, Any]:
         row["choice"] = "; ".join(f"{p.fn.name}->{_final(p.fn)}" for p in pw.parts)
     row["_functions"] = [p.fn for p in pw.parts]
     return row
+
+
+def _singles(fn: wb.Function, args: tuple, kwargs: dict) -> list[Any]:
+    """One ``fn(...)`` call per element of the per-call arguments, none awaited."""
+    n = _count(args)
+    per = [a if isinstance(a, (list, np.ndarray)) else None for a in args]
+    out = []
+    for i in range(n):
+        one = tuple(a if q is None else q[i] for a, q in zip(args, per))
+        out.append(fn(*(int(v) if isinstance(v, np.integer) else v for v in one), **kwargs))
+    return out
 
 
 def _final(fn: wb.Function) -> str:
