@@ -34,7 +34,7 @@ from .errors import (
     StoreKeyError,
     WorkbenchError,
 )
-from .functions import Function, function, offload, remote, store
+from .functions import Function, autoscale, function, offload, remote, store
 from .model import backends, sinks, sources
 from .model.graph import Operator, Pipeline, SplitJoin, operator, splitjoin
 from .model.refs import StoreRef
@@ -43,11 +43,11 @@ from .runtime import faults
 __version__ = "0.1.0"
 
 __all__ = ["CellError", "CompileError", "ContainerError", "Function", "FunctionError",
-           "GraphError", "Operator", "OperatorError", "Pipeline", "PlacementError",
-           "RateError", "RemoteCrash", "RunError", "SplitJoin", "StoreError",
-           "StoreKeyError", "StoreRef", "WorkbenchError", "cluster", "faults", "function",
-           "functions", "load_ipython_extension", "offload", "operator", "remote", "sinks",
-           "sources", "splitjoin", "store"]
+           "GraphError", "Operator", "OperatorError", "Pipeline", "PlacementError", "RateError",
+           "RemoteCrash", "RunError", "SplitJoin", "StoreError", "StoreKeyError", "StoreRef",
+           "WorkbenchError", "autoscale", "cluster", "faults", "function", "functions",
+           "load_ipython_extension", "offload", "operator", "remote", "sinks", "sources",
+           "splitjoin", "store"]
 
 
 def cluster(address: str | None = None, **kwargs: Any) -> Any:

@@ -20,8 +20,40 @@ from .trees import Lazy, TreeRun
 from .view import records, text
 
 __all__ = ["Function", "Lazy", "Offload", "RemoteFunction", "RemoteLibrary", "RemoteModule",
-           "TreeRun", "calibrate", "dashboard", "function", "offload", "records", "registry",
-           "remote", "store", "summary"]
+           "TreeRun", "autoscale", "calibrate", "dashboard", "function", "offload", "records",
+           "registry", "remote", "store", "summary"]
+
+
+_SCALER: list[Any] = []
+
+
+def autoscale(policy: str = "forecast", minimum: int = 1, maximum: int = 4,
+              slo_ms: float = 100.0, *, interval: float = 1.0, season_s: float | None = None,
+              utilization: float = 0.8, service_s: float | None = None,
+              session: Any = None) -> Any:
+    """Scale the compute workers of the local cluster (``wb.cluster()``) with real worker
+    processes; storage workers are never removed. Returns the running
+    :class:`~workbench.runtime.scaling.Autoscaler` (``.history``, ``.stop()``); a new
+    call stops the previous one.
+
+    ``policy``: ``"forecast"`` (exponential smoothing of the arrival rate, Holt-Winters
+    once two seasons of ``season_s`` seconds are seen, asks for the workers the highest
+    rate predicted within one measured worker start time needs), ``"reactive"`` (Dask's
+    own ``Adaptive``) or ``"fixed"`` (``minimum`` workers). ``slo_ms``: the latency the
+    history's ``over_slo`` column counts against. ``service_s``: seconds a call holds a
+    worker thread, if known (else measured from the calls).
+    """
+    from ..runtime.cluster import cluster
+    from ..runtime.scaling import Autoscaler
+
+    while _SCALER:
+        _SCALER.pop().stop()
+    session = session or cluster()
+    scaler = Autoscaler(session, policy, minimum, maximum, slo_ms, interval, season_s,
+                        utilization, service_s=service_s)
+    _SCALER.append(scaler.start())
+    session.on_close.append(lambda _: scaler.stop())
+    return scaler
 
 
 def summary() -> str:

@@ -24,7 +24,9 @@ def start_local(compute: int = 2, storage: int = 1, threads: int = 2,
                 memory_limit: str | int = "auto") -> Session:
     """A cluster of worker processes on loopback with compute/storage resources."""
     import dask
-    from distributed import Client, Nanny, Scheduler, SpecCluster
+    from distributed import Client, Nanny, Scheduler
+
+    from .scaling import WorkbenchCluster
 
     if compute + storage < 1:
         raise WorkbenchError("a cluster needs at least one worker: compute + storage >= 1.")
@@ -51,15 +53,18 @@ def start_local(compute: int = 2, storage: int = 1, threads: int = 2,
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1",
                                                "dashboard_address": "127.0.0.1:0"}}
     logging.getLogger("distributed").setLevel(logging.WARNING)
-    workers = {}
-    for kind, n in (("compute", compute), ("storage", storage)):
-        for i in range(n):
-            workers[f"{kind}-{i}"] = {"cls": Nanny, "options": {
-                "host": "127.0.0.1", "nthreads": threads, "resources": {kind: 1},
-                "memory_limit": memory_limit, "name": f"{kind}-{i}",
-                "silence_logs": logging.WARNING}}
-    cluster = SpecCluster(workers=workers, scheduler=scheduler, name="workbench",
-                          silence_logs=40)
+    def spec(kind: str) -> dict:
+        return {"cls": Nanny, "options": {
+            "host": "127.0.0.1", "nthreads": threads, "resources": {kind: 1},
+            "memory_limit": memory_limit, "silence_logs": logging.WARNING}}
+
+    workers = {f"{kind}-{i}": spec(kind) for kind, n in (("compute", compute),
+                                                          ("storage", storage))
+               for i in range(n)}
+    # the template of the compute workers scaling adds (runtime.scaling); SpecCluster
+    # names each worker after its key: compute-N, storage-N
+    cluster = WorkbenchCluster(workers=workers, scheduler=scheduler, worker=spec("compute"),
+                               name="workbench", silence_logs=40)
     client = Client(cluster)
     client.wait_for_workers(compute + storage, timeout=120)
     from .stream.worker import warm

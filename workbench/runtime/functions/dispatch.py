@@ -80,6 +80,8 @@ class Runtime:
         self._workers: tuple[float, dict] = (0.0, {})
         self._cpu: tuple[float, dict, dict] = (0.0, {}, {})
         self._samples: dict[str, dict] = {}
+        self.arrivals: deque[tuple[float, int]] = deque(maxlen=200000)   # (time, calls)
+        self.latencies: deque[tuple[float, float]] = deque(maxlen=200000)  # (done, s)
         self.client.subscribe_topic(TOPIC, self._on_event)
 
     # --- the cluster as measured ---------------------------------------------------------
@@ -278,6 +280,7 @@ class Runtime:
 
     # --- calls ---------------------------------------------------------------------------
     def call(self, fn: Any, args: tuple, kwargs: dict) -> Any:
+        t0 = time.time()                      # the call's latency counts from here
         side, workers = self.targets(fn)
         refs = [v for v in (*args, *kwargs.values()) if isinstance(v, StoreRef)]
         remote = float(sum(r.nbytes for r in refs))
@@ -290,14 +293,18 @@ class Runtime:
             d = self._decide(fn, 1, remote, side)
         per = d.per_call.get(side, 0.0)
         kw = self._restrict(side, workers, refs[0].workers if refs else ())
+        self.arrivals.append((t0, 1))
         fut = self.client.submit(call_one, fn.spec(), side, False, args, kwargs, pure=False,
                                  key=f"wb-fn-{fn.name}-{uuid.uuid4().hex[:12]}", **kw)
         self._account(fut, side, per / max(self.slots().get(side, 1), 1))
+        fut.add_done_callback(lambda _: self.latencies.append((time.time(),
+                                                               time.time() - t0)))
         return fut
 
     def map(self, fn: Any, args: tuple, kwargs: dict) -> Calls:
         n, per_call, consts = split_args(fn.name, args)
         calls = Calls(fn, n, self)
+        self.arrivals.append((time.time(), n))
         if n == 0:
             return calls
         remote = _remote_bytes(per_call, consts, kwargs, n)

@@ -1,0 +1,86 @@
+"""Scaling compute workers: the local cluster adds real worker processes from its
+compute template and retires compute workers only; ``wb.autoscale`` under each policy."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import workbench as wb
+from workbench.errors import WorkbenchError
+from workbench.runtime.scaling import compute_workers, scale_compute
+from workbench.workloads.trace import Trace, hold, replay
+
+
+@pytest.fixture(scope="module")
+def small(session):
+    s = wb.cluster(compute=1, storage=1)       # its own cluster: workers come and go
+    yield s
+    s.close()
+
+
+def names(s):
+    return sorted(i["name"] for i in s.client.scheduler_info()["workers"].values())
+
+
+def storage_of(s):
+    return sorted(a for a, r in s.workers.items() if r.get("storage"))
+
+
+def test_scaling_adds_compute_workers_and_never_removes_a_storage_worker(small):
+    keeper = storage_of(small)
+    ref = wb.store.put("scaling/x", np.arange(1000.0))
+    took = scale_compute(small, 3)
+    assert len(compute_workers(small)) == 3 and took > 0
+    assert all(small.workers[a] == {"compute": 1} for a in compute_workers(small))
+    small.cluster.scale(1)              # Dask's count, all workers: only storage is left?
+    deadline = time.monotonic() + 60
+    while len(compute_workers(small)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert compute_workers(small) == [] and storage_of(small) == keeper
+    assert float(wb.store.get(ref).sum()) == 499500.0   # its values stayed with it
+    scale_compute(small, 1)
+    assert len(compute_workers(small)) == 1
+    assert names(small)[-1] == "storage-0" and len(set(names(small))) == 2
+
+
+def test_fixed_holds_its_workers_and_bad_requests_say_what_to_do(small):
+    a = wb.autoscale("fixed", minimum=2, session=small)
+    deadline = time.monotonic() + 60
+    while len(compute_workers(small)) != 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(compute_workers(small)) == 2
+    a.stop()
+    with pytest.raises(WorkbenchError, match="policy must be one of forecast, reactive"):
+        wb.autoscale("psychic", session=small)
+    with pytest.raises(WorkbenchError, match="1 <= minimum <= maximum"):
+        wb.autoscale("fixed", minimum=3, maximum=2, session=small)
+
+
+def test_reactive_is_dasks_adaptive_and_spares_the_storage_worker(small):
+    scale_compute(small, 3)
+    keeper = storage_of(small)
+    a = wb.autoscale("reactive", minimum=1, maximum=3, session=small)
+    deadline = time.monotonic() + 60            # idle: Adaptive retires down to minimum
+    while len(compute_workers(small)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    a.stop()
+    assert len(compute_workers(small)) == 1 and storage_of(small) == keeper
+
+
+def test_forecast_asks_for_workers_ahead_of_a_rising_rate(small):
+    scale_compute(small, 1)
+    fn = wb.function(hold, placement="compute", jit=False)
+    fn(0.001).result()
+    a = wb.autoscale("forecast", minimum=1, maximum=3, slo_ms=200, interval=0.5,
+                     service_s=0.1, session=small)
+    ramp = Trace(np.linspace(2, 50, 24), bin_s=0.5)        # 12 s from 2 to 50 calls/s
+    r = replay(fn, ramp, service_s=0.1, seed=2).wait(timeout=120)
+    a.stop()
+    h = a.history
+    assert {"rate", "forecast", "asked", "present", "p99_ms", "over_slo"} <= set(h.columns)
+    assert h["asked"].max() >= 2, h.to_string()   # 50 calls/s x 0.1 s = 5 busy threads
+    assert h["present"].max() >= 2 and not np.isnan(h["start_s"].iloc[-1])
+    assert r.failed == 0 and r.frame()["latency_s"].notna().all()

@@ -1,0 +1,320 @@
+"""Scaling the compute side of a local cluster with real worker processes.
+
+The local cluster (:func:`~workbench.runtime.cluster.start_local`) is a Dask
+``SpecCluster`` of named workers: ``compute-0``, ``compute-1``, ... and ``storage-0``.
+:class:`WorkbenchCluster` gives it a compute-worker template, so ``scale`` and Dask's
+``adapt`` can add workers (named ``compute-N``), and retires compute workers only: a
+storage worker keeps the ``wb.store`` values that calls read next to it, so no scaling
+request ever removes one. ``scale(n)`` counts every worker, as Dask does (``n`` minus
+the storage workers are compute workers); :func:`scale_compute` counts compute workers.
+
+:class:`ComputeAdaptive` is Dask's own ``Adaptive``, unchanged but for never choosing a
+storage worker to close: the ``reactive`` policy of ``wb.autoscale``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from distributed import SpecCluster
+from distributed.deploy.adaptive import Adaptive
+
+STORAGE_PREFIX = "storage-"
+
+
+def is_storage(name: Any) -> bool:
+    return str(name).startswith(STORAGE_PREFIX)
+
+
+class WorkbenchCluster(SpecCluster):
+    """A ``SpecCluster`` whose scaling adds and removes compute workers only."""
+
+    def _new_worker_name(self, worker_number: int) -> str:
+        return f"compute-{worker_number}"
+
+    def new_worker_spec(self) -> dict:
+        """The next compute worker's spec, under a name never used before in this
+        cluster (a removed worker may still be closing under its old name)."""
+        got = super().new_worker_spec()
+        self._i += 1
+        return got
+
+    def _storage(self) -> list[Any]:
+        return [k for k in self.worker_spec if is_storage(k)]
+
+    def _compute(self) -> list[Any]:
+        return [k for k in self.worker_spec if not is_storage(k)]
+
+    def scale(self, n: int = 0, memory: Any = None, cores: Any = None) -> Any:
+        """``n`` workers in all (Dask's count): ``n`` minus the storage workers compute
+        workers, at least none; storage workers are never removed."""
+        from distributed.core import Status
+
+        if memory is not None or cores is not None or self.status in (Status.closing,
+                                                                      Status.closed):
+            return super().scale(n, memory=memory, cores=cores)   # closing: all go
+        return self.scale_compute(max(int(n) - len(self._storage()), 0))
+
+    def scale_compute(self, n: int) -> Any:
+        """Ask for ``n`` compute workers: new ones from the template; removed ones
+        newest first (those not started yet before running ones), retired by the
+        scheduler first (their results move to the workers that stay)."""
+        compute = self._compute()
+        if len(compute) > n:
+            running = {v["name"] for v in self.scheduler_info["workers"].values()}
+            order = sorted(compute, key=lambda k: (k in running, _index(k)))
+            for k in order[:len(compute) - n]:
+                del self.worker_spec[k]
+        while len(self._compute()) < n:
+            self.worker_spec.update(self.new_worker_spec())
+        self.loop.add_callback(self._correct_state)
+        return None
+
+    async def _close(self) -> None:
+        """Close, once the workers being retired have finished moving their results
+        (Dask's close asserts that every worker it started is closing or closed)."""
+        import asyncio
+
+        from distributed.core import Status
+
+        deadline = time.monotonic() + 30
+        while (any(w.status == Status.closing_gracefully for w in self._created)
+               and time.monotonic() < deadline):
+            await asyncio.sleep(0.05)
+        await super()._close()
+
+    async def scale_down(self, workers: Any) -> None:
+        """Dask's ``Adaptive`` closing workers it chose: compute ones only."""
+        names = {}
+        for addr, info in self.scheduler_info["workers"].items():
+            names[addr] = info.get("name")
+        keep = [w for w in workers if not is_storage(names.get(w, w))]
+        await super().scale_down(keep)
+
+
+def _index(name: Any) -> int:
+    tail = str(name).rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else -1
+
+
+class ComputeAdaptive(Adaptive):
+    """Dask's ``Adaptive`` that never picks a storage worker to close."""
+
+    async def workers_to_close(self, target: int) -> list:
+        """Dask's choice among the compute workers: asked as if the storage workers
+        were not there to pick (they count in ``target``, as in Dask's own count)."""
+        storage = [k for k in self.cluster.worker_spec if is_storage(k)]
+        got = await self.scheduler.workers_to_close(
+            target=max(target - len(storage), 0), attribute="name")
+        extra = max(len(self.plan) - target, 0)
+        return [w for w in got if not is_storage(w)][:extra]
+
+
+def compute_workers(session: Any) -> list[str]:
+    """Addresses of the session's compute workers (running now)."""
+    return sorted(a for a, r in session.workers.items() if r.get("storage", 0) <= 0)
+
+
+def scale_compute(session: Any, n: int, wait: bool = True, timeout: float = 120.0) -> float:
+    """Ask the session's local cluster for ``n`` compute workers; with ``wait``, until
+    that many are running. Returns the seconds it took (a worker's start time when
+    growing)."""
+    cl = _scalable(session)
+    t0 = time.perf_counter()
+    cl.scale_compute(n)
+    if wait:
+        deadline = time.monotonic() + timeout
+        while len(compute_workers(session)) != n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"asked for {n} compute worker(s); "
+                                   f"{len(compute_workers(session))} running after "
+                                   f"{timeout:g} s.")
+            time.sleep(0.05)
+    return time.perf_counter() - t0
+
+
+def _scalable(session: Any) -> WorkbenchCluster:
+    from ..errors import WorkbenchError
+
+    cl = getattr(session, "cluster", None)
+    if not isinstance(cl, WorkbenchCluster):
+        raise WorkbenchError(
+            f"this session's cluster ({session.kind}) cannot add or remove workers from "
+            "here: only the local cluster the workbench started can.\nFix: wb.cluster() "
+            "(the local default), or scale the cluster where it was started.")
+    return cl
+
+
+POLICIES = ("forecast", "reactive", "fixed")
+
+
+class Autoscaler:
+    """Scales the session's compute workers under a policy; ``history`` records, every
+    ``interval`` seconds, the arrival rate, the forecast, the workers asked for and
+    present, and latency against the SLO.
+
+    ``fixed``: ``minimum`` workers, held. ``reactive``: Dask's ``Adaptive`` (through
+    :class:`ComputeAdaptive`, its defaults) between ``minimum`` and ``maximum``.
+    ``forecast``: every interval the arrival rate goes into a
+    :class:`~workbench.placement.scaling.Forecaster`; the highest rate it predicts
+    within one worker start time (measured at each scale-up: from the request to the
+    workers running; one interval until the first) asks for the workers that rate needs
+    (:func:`~workbench.placement.scaling.workers_for`, from the measured service time per
+    call); fewer workers only after ``patience`` intervals of needing fewer.
+    """
+
+    def __init__(self, session: Any, policy: str = "forecast", minimum: int = 1,
+                 maximum: int = 4, slo_ms: float = 100.0, interval: float = 1.0,
+                 season_s: float | None = None, utilization: float = 0.8,
+                 patience: int = 3, service_s: float | None = None) -> None:
+        from ..errors import WorkbenchError
+        from ..placement.scaling import Forecaster
+
+        if policy not in POLICIES:
+            raise WorkbenchError(f"wb.autoscale: policy must be one of "
+                                 f"{', '.join(POLICIES)}; got {policy!r}.")
+        if not 1 <= minimum <= maximum:
+            raise WorkbenchError(f"wb.autoscale: need 1 <= minimum <= maximum; got "
+                                 f"minimum={minimum}, maximum={maximum}.")
+        self.cluster = _scalable(session)
+        self.session = session
+        self.policy, self.minimum, self.maximum = policy, minimum, maximum
+        self.slo_s, self.interval = slo_ms / 1e3, interval
+        self.utilization, self.patience, self.service_s = utilization, patience, service_s
+        steps = int(round(season_s / interval)) if season_s else None
+        self.forecaster = Forecaster(steps)
+        self.threads = int(session.sizes[2]) if session.sizes else 2
+        self.asked = len(compute_workers(session))
+        self.start_s: float | None = None          # measured worker start time
+        self.starts: list[float] = []
+        self.rows: list[dict] = []
+        self._down = 0
+        self._adaptive: Any = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="wb-autoscale", daemon=True)
+
+    # --- control -----------------------------------------------------------------------------
+    def start(self) -> Autoscaler:
+        from .functions import runtime
+
+        self.rt = runtime(self.session)
+        self.t0 = time.time()
+        if self.policy == "fixed":
+            self._ask(self.minimum)
+        elif self.policy == "reactive":
+            storage = len([k for k in self.cluster.worker_spec if is_storage(k)])
+            self._ask(min(max(self.asked, self.minimum), self.maximum))
+            self._adaptive = self.cluster.adapt(Adaptive=ComputeAdaptive,
+                                                minimum=storage + self.minimum,
+                                                maximum=storage + self.maximum)
+        else:
+            self._ask(min(max(self.asked, self.minimum), self.maximum))
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop scaling (the workers stay as they are)."""
+        self._stop.set()
+        if self._adaptive is not None:
+            self._adaptive.stop()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5 * self.interval + 5)
+
+    def _ask(self, n: int) -> None:
+        """Ask for ``n`` compute workers; a growth's start time is measured in a thread."""
+        grow = n > len(compute_workers(self.session))
+        self.asked = n
+        if not grow:
+            self.cluster.scale_compute(n)
+            return
+
+        def timed() -> None:
+            try:
+                took = scale_compute(self.session, n, wait=True)
+            except TimeoutError:
+                return
+            self.starts.append(took)
+            self.start_s = took if self.start_s is None else 0.5 * self.start_s + 0.5 * took
+
+        threading.Thread(target=timed, name="wb-autoscale-start", daemon=True).start()
+
+    def _loop(self) -> None:
+        last = time.time()
+        while not self._stop.wait(max(0.0, last + self.interval - time.time())):
+            if self.session.closed:
+                return
+            now = time.time()
+            try:
+                self._step(last, now)
+            except Exception as exc:  # noqa: BLE001 - a bad step must not stop scaling
+                self.rows.append({"time": now - self.t0, "error": str(exc)})
+            last = now
+
+    def _step(self, t_from: float, t_to: float) -> None:
+        from ..placement.scaling import workers_for
+
+        dt = max(t_to - t_from, 1e-9)
+        rate = sum(n for t, n in list(self.rt.arrivals) if t_from <= t < t_to) / dt
+        lat = np.asarray([s for t, s in list(self.rt.latencies) if t_from <= t < t_to])
+        service = self._service()
+        present = len(compute_workers(self.session))
+        forecast = float("nan")
+        need = float("nan")
+        if self.policy == "forecast":
+            self.forecaster.add(rate)
+            ahead = max(1, math.ceil((self.start_s or self.interval) / self.interval))
+            pred = self.forecaster.predict(ahead)
+            forecast = float(pred.max())
+            if service is not None:
+                need = min(max(workers_for(forecast, service, self.threads,
+                                           self.utilization), self.minimum), self.maximum)
+                if need > self.asked:
+                    self._down = 0
+                    self._ask(int(need))
+                elif need < self.asked:
+                    self._down += 1
+                    if self._down >= self.patience:
+                        self._down = 0
+                        self._ask(int(need))
+                else:
+                    self._down = 0
+        elif self.policy == "reactive":
+            self.asked = len([k for k in self.cluster.worker_spec if not is_storage(k)])
+        self.rows.append({
+            "time": t_to - self.t0, "rate": rate, "forecast": forecast,
+            "model": self.forecaster.model if self.policy == "forecast" else "",
+            "need": need, "asked": self.asked, "present": present,
+            "service_ms": (service or float("nan")) * 1e3,
+            "start_s": self.start_s if self.start_s is not None else float("nan"),
+            "calls_done": int(lat.size),
+            "p99_ms": float(np.percentile(lat, 99) * 1e3) if lat.size else float("nan"),
+            "over_slo": float((lat > self.slo_s).mean()) if lat.size else float("nan")})
+
+    def _service(self) -> float | None:
+        """Seconds a call holds a worker thread: given, or measured on the compute side
+        over the recent calls (``None`` before any)."""
+        if self.service_s is not None:
+            return self.service_s
+        recent = [d for d in list(self.rt.done)[-2000:] if d[3] == "compute" and d[2] > 0]
+        if not recent:
+            return None
+        return sum(d[4] for d in recent) / sum(d[2] for d in recent)
+
+    # --- what happened -----------------------------------------------------------------------
+    @property
+    def history(self) -> Any:
+        """One row per interval (pandas DataFrame): ``time`` (s from start), ``rate``
+        (calls/s), ``forecast`` (the highest rate predicted within a worker start time),
+        ``need``, ``asked``, ``present``, ``service_ms``, ``start_s``, ``p99_ms`` and
+        ``over_slo`` (the share of calls finished in the interval over the SLO)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+    def __repr__(self) -> str:
+        return (f"<Autoscaler {self.policy} {self.minimum}-{self.maximum} compute workers; "
+                f"asked {self.asked}, {len(self.rows)} interval(s) recorded>")
