@@ -84,3 +84,20 @@ def test_forecast_asks_for_workers_ahead_of_a_rising_rate(small):
     assert h["asked"].max() >= 2, h.to_string()   # 50 calls/s x 0.1 s = 5 busy threads
     assert h["present"].max() >= 2 and not np.isnan(h["start_s"].iloc[-1])
     assert r.failed == 0 and r.frame()["latency_s"].notna().all()
+
+
+def test_bench_scaling_smoke(small, tmp_path):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from workbench.bench import scaling
+
+    args = SimpleNamespace(out=str(tmp_path), repeat=1, quick=True, session=small)
+    assert scaling.main(args) == 0
+    t = pd.read_csv(tmp_path / "scaling.csv").set_index("policy")
+    assert list(t.index) == list(scaling.POLICIES)
+    assert t["calls"].nunique() == 1 and (t["failed"] == 0).all()   # one trace for all
+    assert t.loc["fixed-max", "max_workers"] == scaling.QUICK["maximum"]
+    assert t.loc["fixed-max", "worker_s"] > t.loc["fixed-min", "worker_s"]
+    assert "not judged (--quick)" in t.loc["forecast", "bar"]

@@ -21,6 +21,7 @@ BENCHMARKS = {
     "reconfigure": "workbench.bench.reconfigure",  # live reconfiguration vs stop-and-restart
     "recovery": "workbench.bench.recovery",  # a killed worker: recovery time; checkpoint cost
     "remote": "workbench.bench.remote",     # wb.remote, .map and client.map against MPI
+    "scaling": "workbench.bench.scaling",   # wb.autoscale: forecast vs reactive vs fixed
 }
 
 

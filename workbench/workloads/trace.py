@@ -140,6 +140,10 @@ class Replay:
             if self._left == 0:
                 self._done.set()
 
+    def done(self, timeout: float = 0.0) -> bool:
+        """Whether every call has finished (waiting up to ``timeout`` seconds)."""
+        return self._done.wait(timeout)
+
     def wait(self, timeout: float | None = None) -> Replay:
         if not self._done.wait(timeout):
             raise TimeoutError(f"replay: {self._left} of {len(self.arrivals)} calls still "
