@@ -109,6 +109,11 @@ def test_a_map_of_large_arguments_whose_worker_dies_sends_them_again(two_storage
     np.testing.assert_allclose(calls.result(timeout=120), xs.sum(axis=1))
     assert calls.resent >= 1, "the victim's pieces were not sent again"
     assert victim not in set(calls.placement["worker"]), calls.placement
+    del calls                  # dropped: its results and pieces leave the workers at once
+    deadline = time.monotonic() + 10
+    while (left := [k for k in two_storage.client.who_has() if "slow_sum" in str(k)]):
+        assert time.monotonic() < deadline, f"still held after the Calls was dropped: {left}"
+        time.sleep(0.05)
     two_storage.wait_for_workers(4, timeout=60)
 
 

@@ -116,10 +116,11 @@ class Function:
         all keyword arguments go to every call. Returns a ``Calls`` handle:
         ``.result()`` is the results in call order (a numpy array for numbers).
 
-        Large per-call arguments (over 4 MiB in all) travel from the client straight to
-        each worker in pieces of about 4 MiB, one task a piece, so workers compute while
-        the rest arrives and results come back as pieces finish; a piece whose worker
-        dies is sent again from the client's copy (``calls.resent`` counts them).
+        Large per-call arguments (over 4 MiB in all) travel to each worker in pieces of
+        about 4 MiB, one task a piece (straight from the client where it reaches the
+        workers: a local cluster, a docker cluster on this machine), so workers compute
+        while the rest arrives and results come back as pieces finish; a piece whose
+        worker dies is sent again from the client's copy (``calls.resent`` counts them).
         """
         return self._rt().map(self, args, kwargs)
 

@@ -100,8 +100,9 @@ class Calls:
     def wait_chunks(self, chunks: list[Chunk], timeout: float | None = None) -> None:
         if not chunks:
             return
-        got = self.rt.client.gather([c.future for c in chunks], direct=True)  # from the
-        # workers, not relayed by the scheduler (a chunk's results may be large)
+        got = self.rt.client.gather([c.future for c in chunks],
+                                    direct=self.rt.direct)  # from the workers where the
+        # client reaches them, not relayed by the scheduler (results may be large)
         for c, r in zip(chunks, got):
             c.stats, c.packed = r.stats, r.packed
             self.rt.observe(r.stats)

@@ -80,6 +80,11 @@ class Runtime:
         self._workers: tuple[float, dict] = (0.0, {})
         self._cpu: tuple[float, dict, dict] = (0.0, {}, {})
         self._samples: dict[str, dict] = {}
+        # the client reaches the workers themselves (a local cluster; a docker one on this
+        # machine's engine): large arguments and results skip the scheduler; elsewhere
+        # (a scheduler's address, a published docker port) only the scheduler is reachable
+        self.direct = session.kind == "local" or (
+            session.kind == "docker" and not getattr(session.cluster, "publish", True))
         self.arrivals: deque[tuple[float, int]] = deque(maxlen=200000)   # (time, calls)
         self.latencies: deque[tuple[float, float]] = deque(maxlen=200000)  # (done, s)
         self.client.subscribe_topic(TOPIC, self._on_event)
@@ -356,32 +361,36 @@ class Runtime:
                  for worker, whole in groups for lo in range(0, len(whole), step or len(whole))]
         local = [chunk_args(per_call, part) for _, part in parts]
         sent = self._scatter(local, [w for w, _ in parts]) if step else local
+        name = calls.fn.name
         out = []
         for (worker, part), (sub, start), (args, _) in zip(parts, sent, local):
-            c = self._submit_part(calls, fn_spec, part, sub, start, side, worker, consts,
-                                  kwargs, per, d)
+            c = calls.add(self._submit_part(name, fn_spec, part, sub, start, side, worker,
+                                            consts, kwargs, per, d))
             if step:    # its arguments live on one worker only: if it dies, send them again
-                c.resend = functools.partial(self._resend, calls, fn_spec, part, args,
+                # (from the client's copy; no reference back to `calls`, so a Calls the
+                # user drops is freed at once, with its results and pieces)
+                c.resend = functools.partial(self._resend, name, fn_spec, part, args,
                                              start, side, consts, kwargs, per, d)
             out.append(c)
         return out
 
-    def _resend(self, calls: Calls, fn_spec: Any, part: np.ndarray, args: Any, start: Any,
-                side: str, consts: tuple, kwargs: dict, per: float, d: Any) -> Any:
+    def _resend(self, name: str, fn_spec: Any, part: np.ndarray, args: Any, start: Any,
+                side: str, consts: tuple, kwargs: dict, per: float, d: Any) -> Chunk:
         """A piece whose worker died with its arguments: sent again, from the client's
-        copy, to a live worker of its side; returns the new chunk (not added)."""
+        copy, to a live worker of its side; returns the new chunk."""
         live = self.sides_now().get(side) or []
         if not live:
-            raise PlacementError(f"{calls.fn.name}.map: no {side} worker left to run calls "
+            raise PlacementError(f"{name}.map: no {side} worker left to run calls "
                                  f"{int(part[0])}-{int(part[-1])} again after theirs died.")
         worker = self.least_queued(live)
         [(sub, _)] = self._scatter([(args, start)], [worker])
-        return self._submit_part(calls, fn_spec, part, sub, start, side, worker, consts,
-                                 kwargs, per, d, add=False)
+        return self._submit_part(name, fn_spec, part, sub, start, side, worker, consts,
+                                 kwargs, per, d)
 
     def _scatter(self, subs: list[tuple[Any, Any]], workers: list[str]) -> list[tuple[Any, Any]]:
-        """Each piece's arguments sent to its worker directly, not inside its task through
-        the scheduler: one message per worker, the workers' in parallel (threads)."""
+        """Each piece's arguments sent to its worker (directly where the client reaches the
+        workers), not inside its task: one message per worker, the workers' in parallel
+        (threads)."""
         from concurrent.futures import ThreadPoolExecutor
 
         by: dict[str, list[int]] = {}
@@ -390,7 +399,7 @@ class Runtime:
 
         def send(w: str) -> list:
             return self.client.scatter([subs[i][0] for i in by[w]], workers=[w],
-                                       direct=True, hash=False)
+                                       direct=self.direct, hash=False)
 
         out = list(subs)
         with ThreadPoolExecutor(len(by)) as pool:
@@ -399,18 +408,17 @@ class Runtime:
                     out[i] = (f, subs[i][1])
         return out
 
-    def _submit_part(self, calls: Calls, fn_spec: Any, part: np.ndarray, sub: Any,
+    def _submit_part(self, name: str, fn_spec: Any, part: np.ndarray, sub: Any,
                      start: Any, side: str, worker: str, consts: tuple, kwargs: dict,
-                     per: float, d: Any, add: bool = True) -> Chunk:
-        """One task of calls ``part`` on ``worker`` (``sub``: their arguments, or the
-        future of them already on the worker)."""
+                     per: float, d: Any) -> Chunk:
+        """One task of calls ``part`` of function ``name`` on ``worker`` (``sub``: their
+        arguments, or the future of them already on the worker)."""
         kw = self._restrict(side, [worker], worker)
         fut = self.client.submit(
             call_chunk, fn_spec, side, False, start, len(part), sub, consts, kwargs,
-            pure=False, key=f"wb-map-{calls.fn.name}-{uuid.uuid4().hex[:12]}", **kw)
+            pure=False, key=f"wb-map-{name}-{uuid.uuid4().hex[:12]}", **kw)
         self._account(fut, side, per * len(part), worker, d.per_call.get(side, 0.0) * len(part))
-        c = Chunk(part, fut, side, worker)
-        return calls.add(c) if add else c
+        return Chunk(part, fut, side, worker)
 
 
 PIECE_BYTES = 4 * 2**20      # per-call arguments above this per task travel in pieces

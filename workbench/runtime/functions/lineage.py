@@ -31,8 +31,11 @@ class Lineage(SchedulerPlugin):
     def __init__(self) -> None:
         self.sides: dict[str, str] = {}          # worker -> compute | storage
         self.stranded: dict[str, str] = {}       # lost worker -> its side (none left)
+        self.gone: dict[str, str] = {}           # every removed worker -> its side
+        self.scheduler: Any = None
 
     async def start(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
         for addr, ws in scheduler.workers.items():
             self.sides[addr] = side(ws.resources)
 
@@ -49,11 +52,34 @@ class Lineage(SchedulerPlugin):
     def remove_worker(self, scheduler: Any, worker: str, *, stimulus_id: str | None = None,
                       **kwargs: Any) -> None:
         kind = self.sides.pop(worker, "compute")
+        self.gone[worker] = kind
         others = {w for w, s in self.sides.items() if s == kind and w in scheduler.workers}
         if not others:
             self.stranded[worker] = kind
             return
         self._move(scheduler, {worker}, others, stimulus_id or f"wb-lineage-{worker}")
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any,
+                   **kwargs: Any) -> None:
+        """A task of ours with nowhere to run because every worker it was restricted to
+        had already left when it was submitted (the client's view of the workers lags the
+        scheduler's by up to a couple of seconds): restricted again, like the tasks a
+        removal strands, from the next turn of the event loop."""
+        if finish != "no-worker" or not str(key).startswith(PREFIXES):
+            return
+        sched = self.scheduler
+        ts = sched.tasks.get(key) if sched is not None else None
+        if ts is None or not ts.worker_restrictions:
+            return
+        dead = {w for w in ts.worker_restrictions if w not in sched.workers}
+        if not dead or dead != set(ts.worker_restrictions):
+            return
+        kinds = {self.gone.get(w, "compute") for w in dead}
+        to = {w for w, s in self.sides.items() if s in kinds and w in sched.workers}
+        if not to:
+            self.stranded.update({w: self.gone.get(w, "compute") for w in dead})
+            return
+        sched.loop.add_callback(self._move, sched, dead, to, f"wb-lineage-late-{key}")
 
     def _move(self, scheduler: Any, lost: set[str], to: set[str], stimulus_id: str) -> None:
         again = {}
