@@ -43,10 +43,10 @@ class WorkbenchCluster(SpecCluster):
         self._i += 1
         return got
 
-    def _storage(self) -> list[Any]:
+    def storage_names(self) -> list[Any]:
         return [k for k in self.worker_spec if is_storage(k)]
 
-    def _compute(self) -> list[Any]:
+    def compute_names(self) -> list[Any]:
         return [k for k in self.worker_spec if not is_storage(k)]
 
     def scale(self, n: int = 0, memory: Any = None, cores: Any = None) -> Any:
@@ -57,19 +57,19 @@ class WorkbenchCluster(SpecCluster):
         if memory is not None or cores is not None or self.status in (Status.closing,
                                                                       Status.closed):
             return super().scale(n, memory=memory, cores=cores)   # closing: all go
-        return self.scale_compute(max(int(n) - len(self._storage()), 0))
+        return self.scale_compute(max(int(n) - len(self.storage_names()), 0))
 
     def scale_compute(self, n: int) -> Any:
         """Ask for ``n`` compute workers: new ones from the template; removed ones
         newest first (those not started yet before running ones), retired by the
         scheduler first (their results move to the workers that stay)."""
-        compute = self._compute()
+        compute = self.compute_names()
         if len(compute) > n:
             running = {v["name"] for v in self.scheduler_info["workers"].values()}
             order = sorted(compute, key=lambda k: (k in running, _index(k)))
             for k in order[:len(compute) - n]:
                 del self.worker_spec[k]
-        while len(self._compute()) < n:
+        while len(self.compute_names()) < n:
             self.worker_spec.update(self.new_worker_spec())
         self.loop.add_callback(self._correct_state)
         return None
@@ -107,7 +107,7 @@ class ComputeAdaptive(Adaptive):
     async def workers_to_close(self, target: int) -> list:
         """Dask's choice among the compute workers: asked as if the storage workers
         were not there to pick (they count in ``target``, as in Dask's own count)."""
-        storage = [k for k in self.cluster.worker_spec if is_storage(k)]
+        storage = self.cluster.storage_names()
         got = await self.scheduler.workers_to_close(
             target=max(target - len(storage), 0), attribute="name")
         extra = max(len(self.plan) - target, 0)
@@ -190,7 +190,6 @@ class Autoscaler:
         self.threads = int(session.sizes[2]) if session.sizes else 2
         self.asked = len(compute_workers(session))
         self.start_s: float | None = None          # measured worker start time
-        self.starts: list[float] = []
         self.rows: list[dict] = []
         self._down = 0
         self._adaptive: Any = None
@@ -203,16 +202,13 @@ class Autoscaler:
 
         self.rt = runtime(self.session)
         self.t0 = time.time()
-        if self.policy == "fixed":
-            self._ask(self.minimum)
-        elif self.policy == "reactive":
-            storage = len([k for k in self.cluster.worker_spec if is_storage(k)])
-            self._ask(min(max(self.asked, self.minimum), self.maximum))
+        self._ask(self.minimum if self.policy == "fixed"
+                  else min(max(self.asked, self.minimum), self.maximum))
+        if self.policy == "reactive":
+            storage = len(self.cluster.storage_names())
             self._adaptive = self.cluster.adapt(Adaptive=ComputeAdaptive,
                                                 minimum=storage + self.minimum,
                                                 maximum=storage + self.maximum)
-        else:
-            self._ask(min(max(self.asked, self.minimum), self.maximum))
         self._thread.start()
         return self
 
@@ -237,7 +233,6 @@ class Autoscaler:
                 took = scale_compute(self.session, n, wait=True)
             except TimeoutError:
                 return
-            self.starts.append(took)
             self.start_s = took if self.start_s is None else 0.5 * self.start_s + 0.5 * took
 
         threading.Thread(target=timed, name="wb-autoscale-start", daemon=True).start()
@@ -283,7 +278,7 @@ class Autoscaler:
                 else:
                     self._down = 0
         elif self.policy == "reactive":
-            self.asked = len([k for k in self.cluster.worker_spec if not is_storage(k)])
+            self.asked = len(self.cluster.compute_names())
         self.rows.append({
             "time": t_to - self.t0, "rate": rate, "forecast": forecast,
             "model": self.forecaster.model if self.policy == "forecast" else "",
