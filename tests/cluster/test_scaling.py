@@ -10,6 +10,7 @@ import pytest
 
 import workbench as wb
 from workbench.errors import WorkbenchError
+from workbench.observe.widgets import PLOTLY_MIME, FunctionsBoard, wait_updates
 from workbench.runtime.scaling import compute_workers, scale_compute
 from workbench.workloads.trace import Trace, hold, replay
 
@@ -57,6 +58,8 @@ def test_fixed_holds_its_workers_and_bad_requests_say_what_to_do(small):
         wb.autoscale("psychic", session=small)
     with pytest.raises(WorkbenchError, match="1 <= minimum <= maximum"):
         wb.autoscale("fixed", minimum=3, maximum=2, session=small)
+    with pytest.raises(WorkbenchError, match="target_duration is Dask Adaptive's knob"):
+        wb.autoscale("forecast", target_duration=0.25, session=small)
 
 
 def test_reactive_is_dasks_adaptive_and_spares_the_storage_worker(small):
@@ -70,10 +73,28 @@ def test_reactive_is_dasks_adaptive_and_spares_the_storage_worker(small):
     assert len(compute_workers(small)) == 1 and storage_of(small) == keeper
 
 
+def test_reactive_told_the_latency_target_grows_on_queued_work(small):
+    scale_compute(small, 1)
+    fn = wb.function(hold, placement="compute", jit=False)
+    fn(0.001).result()
+    a = wb.autoscale("reactive", minimum=1, maximum=3, interval=0.5, target_duration=0.25,
+                     session=small)
+    calls = [fn(0.2, 1.0) for _ in range(80)]   # 16 s of work queued on 2 threads: Adaptive's
+    deadline = time.monotonic() + 60            # target is 16 s / 0.25 s, held to the maximum
+    while len(compute_workers(small)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    grown = len(compute_workers(small))
+    assert sum(c.result() for c in calls) == 80.0
+    a.stop()
+    assert grown == 3
+
+
 def test_forecast_asks_for_workers_ahead_of_a_rising_rate(small):
     scale_compute(small, 1)
     fn = wb.function(hold, placement="compute", jit=False)
     fn(0.001).result()
+    board = FunctionsBoard(window=60.0)
+    assert board.session is small
     a = wb.autoscale("forecast", minimum=1, maximum=3, slo_ms=200, interval=0.5,
                      service_s=0.1, session=small)
     ramp = Trace(np.linspace(2, 50, 24), bin_s=0.5)        # 12 s from 2 to 50 calls/s
@@ -84,6 +105,25 @@ def test_forecast_asks_for_workers_ahead_of_a_rising_rate(small):
     assert h["asked"].max() >= 2, h.to_string()   # 50 calls/s x 0.1 s = 5 busy threads
     assert h["present"].max() >= 2 and not np.isnan(h["start_s"].iloc[-1])
     assert r.failed == 0 and r.frame()["latency_s"].notna().all()
+    # the function board shows the autoscaler's history as it grew: its chart's series
+    # are the history's columns, on the board's clock
+    assert wait_updates(board, 2) >= 2
+    board.close()
+    traces = {t.name: t for t in board.scaling.data}
+    assert board.scaling in board.box.children and board._scaler is a   # the newest one
+    rate = np.asarray(traces["arrivals"].y, float)
+    assert len(rate) == len(h) and np.allclose(rate, h["rate"].to_numpy())
+    assert np.allclose(traces["workers asked"].y, h["asked"].to_numpy())
+    assert np.allclose(np.asarray(traces["forecast"].y, float), h["forecast"].to_numpy(),
+                       equal_nan=True)
+    assert np.allclose(np.asarray(traces["arrivals"].x) - (a.t0 - board.t_open), h["time"])
+    assert list(traces["SLO"].y) == [200.0, 200.0]
+    line = board.scaling_line.value
+    assert "scaling forecast" in line and "SLO 200 ms" in line
+    static = board.static()
+    names_static = [t.get("name") for t in static[PLOTLY_MIME]["data"]]
+    assert {"arrivals", "forecast", "workers present", "p99 latency"} <= set(names_static)
+    assert "scaling forecast (stopped): 1-3 compute workers" in static["text/plain"]
 
 
 def test_bench_scaling_smoke(small, tmp_path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from workbench.functions.view import rows_text
-from workbench.observe.function_view import name_of, rate_series
-from workbench.observe.html import functions_html, functions_summary_html
+from workbench.observe.function_view import name_of, rate_series, scaling_series
+from workbench.observe.html import functions_html, functions_summary_html, scaling_html
 
 
 def row(name, **kw):
@@ -90,3 +90,41 @@ def test_rate_series_spreads_calls_over_their_run():
 @pytest.mark.parametrize("token,name", [("f-0123456789", "f"), ("k-hop-abcdef0123", "k-hop")])
 def test_name_of_token(token, name):
     assert name_of(token) == name
+
+
+def scaling(**kw):
+    st = {"policy": "forecast", "minimum": 1, "maximum": 4, "slo_ms": 250.0, "asked": 3,
+          "present": 2, "start_s": 1.84, "rate": 30.5, "forecast": 36.0, "p99_ms": 120.0,
+          "over_slo": 0.0, "running": True, "intervals": 9}
+    st.update(kw)
+    return st
+
+
+def test_scaling_line_says_workers_forecast_and_latency_against_the_slo():
+    html = scaling_html(scaling())
+    assert "scaling forecast" in html and "1-4 compute workers" in html
+    assert "asked 3, present 2" in html and "worker start 1.8 s" in html
+    assert "arrivals 30 /s (forecast 36 /s)" in html
+    assert '<span style="color:#2e7d32">120 ms</span> vs SLO 250 ms, 0% over' in html
+    hot = scaling_html(scaling(p99_ms=900.0, over_slo=0.25, running=False))
+    assert '<span style="color:#c62828">900 ms</span>' in hot and "25% over" in hot
+    assert "■" in hot and "●" not in hot                        # stopped
+    # reactive: no forecast; nothing finished yet: no p99; never a "nan"
+    quiet = scaling_html(scaling(policy="<reactive>", forecast=float("nan"),
+                                 p99_ms=float("nan"), over_slo=float("nan"), start_s=None))
+    assert "forecast" not in quiet and "p99" not in quiet and "nan" not in quiet
+    assert "SLO 250 ms" in quiet and "&lt;reactive&gt;" in quiet
+
+
+def test_scaling_series_maps_the_history_onto_the_board_clock():
+    rows = [{"time": 0.5, "rate": 4.0, "forecast": float("nan"), "asked": 1, "present": 1,
+             "p99_ms": float("nan")},
+            {"time": 1.0, "error": "statsmodels failed"},
+            {"time": 1.5, "rate": 8.0, "forecast": 9.0, "asked": 2, "present": 1,
+             "p99_ms": 80.0},
+            {"time": 90.0, "rate": 1.0, "asked": 1, "present": 1}]
+    s = scaling_series(rows, shift=3.0, t0=0.0, t1=60.0)
+    assert s["time"] == [3.5, 4.5] and s["rate"] == [4.0, 8.0]
+    assert s["asked"] == [1.0, 2.0] and s["present"] == [1.0, 1.0]
+    assert s["forecast"][1] == 9.0 and s["p99_ms"][1] == 80.0
+    assert scaling_series(rows, shift=-10.0, t0=0.0, t1=60.0)["time"] == []

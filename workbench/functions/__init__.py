@@ -30,7 +30,7 @@ _SCALER: list[Any] = []
 def autoscale(policy: str = "forecast", minimum: int = 1, maximum: int = 4,
               slo_ms: float = 100.0, *, interval: float = 1.0, season_s: float | None = None,
               utilization: float = 0.8, service_s: float | None = None,
-              session: Any = None) -> Any:
+              target_duration: float | None = None, session: Any = None) -> Any:
     """Scale the compute workers of the local cluster (``wb.cluster()``) with real worker
     processes; storage workers are never removed. Returns the running
     :class:`~workbench.runtime.scaling.Autoscaler` (``.history``, ``.stop()``); a new
@@ -41,7 +41,11 @@ def autoscale(policy: str = "forecast", minimum: int = 1, maximum: int = 4,
     rate predicted within one measured worker start time needs), ``"reactive"`` (Dask's
     own ``Adaptive``) or ``"fixed"`` (``minimum`` workers). ``slo_ms``: the latency the
     history's ``over_slo`` column counts against. ``service_s``: seconds a call holds a
-    worker thread, if known (else measured from the calls).
+    worker thread, if known (else measured from the calls). ``target_duration``
+    (``reactive`` only): Dask's ``Adaptive`` knob, the seconds of queued work it sizes the
+    cluster to clear (Dask's default 5 s when ``None``; with ``interval``, Dask's own
+    ``interval`` is then also ours); a latency target in the sub-second range needs it set
+    near the SLO, or ``Adaptive`` barely grows.
     """
     from ..runtime.cluster import cluster
     from ..runtime.scaling import Autoscaler
@@ -50,7 +54,7 @@ def autoscale(policy: str = "forecast", minimum: int = 1, maximum: int = 4,
         _SCALER.pop().stop()
     session = session or cluster()
     scaler = Autoscaler(session, policy, minimum, maximum, slo_ms, interval, season_s,
-                        utilization, service_s=service_s)
+                        utilization, service_s=service_s, target_duration=target_duration)
     _SCALER.append(scaler.start())
     session.on_close.append(lambda _: scaler.stop())
     return scaler

@@ -309,6 +309,41 @@ def functions_html(rows: list[dict[str, Any]], now: dict[str, float] | None = No
             '<table style="border-collapse:collapse">' + "".join(out) + "</table></div>")
 
 
+def scaling_html(st: dict[str, Any]) -> str:
+    """The function board's scaling line (:func:`~workbench.observe.function_view.
+    scaling_state`): policy and bounds, workers asked/present, the measured start time, the
+    last interval's rate, forecast and latency against the SLO."""
+    import math
+
+    def num(v: Any) -> float | None:
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+    color = STATUS_COLOR["running"] if st["running"] else STATUS_COLOR["stopped"]
+    dot = "●" if st["running"] else "■"
+    bits = [f'<b><span style="color:{color}">{dot}</span> scaling '
+            f'{escape(str(st["policy"]))}</b>',
+            f'{st["minimum"]}-{st["maximum"]} compute workers',
+            f'asked {st["asked"]}' + (f', present {st["present"]}'
+                                      if st["present"] is not None else "")]
+    if num(st["start_s"]) is not None:
+        bits.append(f'worker start {st["start_s"]:.1f} s')
+    if num(st["rate"]) is not None:
+        bits.append(f'arrivals {fmt_rate(st["rate"])}'
+                    + (f' (forecast {fmt_rate(st["forecast"])})'
+                       if num(st["forecast"]) is not None else ""))
+    slo = f'SLO {st["slo_ms"]:,.0f} ms'
+    p99, over = num(st["p99_ms"]), num(st["over_slo"])
+    if p99 is not None:
+        hot = p99 > st["slo_ms"]
+        mark = STATUS_COLOR["failed"] if hot else STATUS_COLOR["running"]
+        share = f", {over:.0%} over" if over is not None else ""
+        bits.append(f'p99 <span style="color:{mark}">{p99:,.0f} ms</span> vs {slo}{share}')
+    else:
+        bits.append(slo)
+    return (f'<div class="wb-scaling" style="{FONT} font-size:13px; padding:2px 0">'
+            + " &middot; ".join(bits) + "</div>")
+
+
 def functions_summary_html(n: int, calls: int, now_per_s: float, state: str,
                            link: str | None = None) -> str:
     color = STATUS_COLOR["running"] if state == "live" else STATUS_COLOR["finished"]

@@ -11,6 +11,11 @@ The scheduler and every worker run in containers of the pinned workbench image
   the containers before they start: only this client can submit code;
 - **resources**: ``compute-i`` workers carry ``{"compute": 1}``, ``storage-i`` workers
   ``{"storage": 1}``, like the local cluster, so placement hints mean the same;
+- **scaling**: as the local cluster, a compute-worker template: ``scale_compute(n)`` (and
+  ``wb.autoscale``, Dask's ``Adaptive`` through ``adapt``) starts ``compute-N`` containers
+  under names never used before, and removes compute workers only, newest first, retired
+  by the scheduler first; storage workers keep their ``wb.store`` values and are never
+  removed;
 - **artifacts**: ``store="mount"`` bind-mounts this process's artifact store at the same
   path (workers load what the client or the compile driver compiled); ``store="ship"``
   mounts nothing and the engine installs each run's bundles on the workers, as on a lab
@@ -70,6 +75,11 @@ class DockerCluster:
         self.started_s = 0.0
         self.client: Any = None
         self._closed = False
+        self._tag = ""
+        self._compute: list[str] = []           # compute workers asked for, oldest first
+        self._next = compute                    # the next compute worker's number
+        self._observed: set[str] = set()        # worker names the scheduler has (Adaptive)
+        self._scale_lock = threading.RLock()
 
     def same(self, compute: int, storage: int, threads: int, **options: Any) -> bool:
         """Whether this cluster is what ``wb.cluster("docker", ...)`` asks for."""
@@ -90,7 +100,7 @@ class DockerCluster:
         t0 = time.perf_counter()
         c = engine.client()
         engine.reap_orphans()
-        tag = self.image or image.ensure()
+        tag = self._tag = self.image or image.ensure()
         atexit.register(self.close)
         try:
             self.security = Security.temporary()
@@ -103,11 +113,8 @@ class DockerCluster:
             host, port = self._address(sched)
             for kind, n in (("compute", self.compute), ("storage", self.storage)):
                 for i in range(n):
-                    self._container(c, tag, f"{kind}-{i}", [
-                        "dask", "worker", f"tls://{self.name}-scheduler:{SCHEDULER_PORT}",
-                        "--name", f"{kind}-{i}", "--nthreads", str(self.threads),
-                        "--resources", f"{kind}=1", "--protocol", "tls", "--no-dashboard",
-                        "--local-directory", "/tmp/dask", *self._tls_args()])
+                    self._worker(c, tag, kind, f"{kind}-{i}")
+            self._compute = [f"compute-{i}" for i in range(self.compute)]
             self.scheduler_address = f"tls://{host}:{port}"
             client = self.client = self._connect(make_client)
             client.wait_for_workers(self.compute + self.storage, timeout=180)
@@ -126,6 +133,13 @@ class DockerCluster:
         threading.Thread(target=_quietly, args=(client.run, warm), daemon=True).start()
         self.started_s = time.perf_counter() - t0
         return Session(client, self, "docker")
+
+    def _worker(self, c: Any, tag: str, kind: str, name: str) -> Any:
+        return self._container(c, tag, name, [
+            "dask", "worker", f"tls://{self.name}-scheduler:{SCHEDULER_PORT}",
+            "--name", name, "--nthreads", str(self.threads), "--resources", f"{kind}=1",
+            "--protocol", "tls", "--no-dashboard", "--local-directory", "/tmp/dask",
+            *self._tls_args()])
 
     def _tls_args(self) -> list[str]:
         return ["--tls-ca-file", f"{TLS_DIR}/ca.pem", "--tls-cert", f"{TLS_DIR}/cert.pem",
@@ -204,6 +218,115 @@ class DockerCluster:
             return
         self.client.run(_install_bundle, str(store.root), store.bundle(list(names)))
 
+    # --- scaling compute workers -----------------------------------------------------------
+    def storage_names(self) -> list[str]:
+        return [f"storage-{i}" for i in range(self.storage)]
+
+    def compute_names(self) -> list[str]:
+        """The compute workers asked for (started or starting), oldest first."""
+        with self._scale_lock:
+            return list(self._compute)
+
+    def scale_compute(self, n: int) -> None:
+        """Ask for ``n`` compute workers: new containers from the compute template (started
+        before this returns; they join the scheduler a few seconds later), or the newest
+        compute workers retired by the scheduler (their results move to the workers that
+        stay) and their containers removed, in the background."""
+        if self._closed:
+            raise WorkbenchError(f"{self.name} is closed: it cannot add or remove workers.")
+        gone: list[str] = []
+        with self._scale_lock:
+            while len(self._compute) > max(int(n), 0):
+                gone.append(self._compute.pop())
+            c = engine.client() if len(self._compute) < n else None
+            while len(self._compute) < n:
+                name = f"compute-{self._next}"
+                self._next += 1
+                self._worker(c, self._tag, "compute", name)
+                self._compute.append(name)
+        if gone:
+            threading.Thread(target=self._retire, args=(gone,), daemon=True,
+                             name="wb-docker-retire").start()
+
+    def _retire(self, names: list[str]) -> None:
+        client = self.client
+        if client is not None:
+            try:
+                client.retire_workers(names=names, close_workers=True, remove=True)
+            except Exception:  # noqa: BLE001 - removed below all the same
+                pass
+        self._remove(names)
+
+    def _remove(self, names: list[str]) -> None:
+        """Remove the containers of the workers named (already retired, or to go now)."""
+        wanted = {f"{self.name}-{k}" for k in names}
+        for ctr in [x for x in self.containers if x.name in wanted]:
+            try:
+                ctr.remove(force=True)
+            except Exception:  # noqa: BLE001 - gone already
+                pass
+            self.containers.remove(ctr)
+
+    # what Dask's ``Adaptive`` reads and calls on a cluster (``wb.autoscale("reactive")``)
+    def adapt(self, Adaptive: Any = None, **kwargs: Any) -> Any:  # noqa: N803 - Dask's name
+        """Dask's ``Adaptive`` (by default :class:`~workbench.runtime.scaling.
+        ComputeAdaptive`) on this cluster; ``.stop()`` ends it."""
+        from .scaling import ComputeAdaptive
+
+        return (Adaptive or ComputeAdaptive)(self, **kwargs)
+
+    @property
+    def plan(self) -> set[str]:
+        return set(self.compute_names()) | set(self.storage_names())
+
+    requested = plan
+
+    @property
+    def observed(self) -> set[str]:
+        """The worker names the scheduler had at the last look (``seen``)."""
+        return set(self._observed)
+
+    def seen(self, names: set[str]) -> None:
+        """Record the workers the scheduler has (Adaptive asks before each decision)."""
+        self._observed = set(names)
+
+    @property
+    def status(self) -> Any:
+        from distributed.core import Status
+
+        return Status.closed if self._closed else Status.running
+
+    @property
+    def loop(self) -> Any:
+        return self.client.loop
+
+    @property
+    def scheduler_comm(self) -> Any:
+        return self.client.scheduler
+
+    def scale(self, n: int) -> Any:
+        """``n`` workers in all (Dask's count, storage included). Called on the client's
+        event loop by ``Adaptive``: the engine's calls run in a thread."""
+        import asyncio
+
+        want = max(int(n) - self.storage, 0)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self.scale_compute(want)
+        return loop.run_in_executor(None, self.scale_compute, want)
+
+    def scale_down(self, workers: Any) -> Any:
+        """``Adaptive`` retired ``workers`` (names): their containers go (compute only)."""
+        import asyncio
+
+        from .scaling import is_storage
+
+        names = [str(w) for w in workers if not is_storage(w)]
+        with self._scale_lock:
+            self._compute = [k for k in self._compute if k not in names]
+        return asyncio.get_running_loop().run_in_executor(None, self._remove, names)
+
     # --- close ---------------------------------------------------------------------------
     def close(self) -> None:
         """Remove every container and the network of this cluster (idempotent)."""
@@ -231,8 +354,8 @@ class DockerCluster:
                                                    self.name)
 
     def __repr__(self) -> str:
-        return (f"<DockerCluster {self.name}: {self.compute} compute + {self.storage} storage "
-                f"workers, store={self.store}, scheduler {self.scheduler_address}>")
+        return (f"<DockerCluster {self.name}: {len(self._compute)} compute + {self.storage} "
+                f"storage workers, store={self.store}, scheduler {self.scheduler_address}>")
 
 
 def write_certs(directory: str) -> dict[str, str]:

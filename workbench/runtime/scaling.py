@@ -104,6 +104,18 @@ def _index(name: Any) -> int:
 class ComputeAdaptive(Adaptive):
     """Dask's ``Adaptive`` that never picks a storage worker to close."""
 
+    async def adapt(self) -> None:
+        """Dask's step; on a cluster without Dask's own worker bookkeeping (the docker
+        cluster: it has ``seen``), the workers the scheduler has are looked up first."""
+        from .session import _takes_n_workers
+
+        seen = getattr(self.cluster, "seen", None)
+        if seen is not None:
+            kw = {"n_workers": -1} if _takes_n_workers(self.cluster.client) else {}
+            info = await self.scheduler.identity(**kw)
+            seen({w.get("name") for w in (info.get("workers") or {}).values()})
+        await super().adapt()
+
     async def workers_to_close(self, target: int) -> list:
         """Dask's choice among the compute workers: asked as if the storage workers
         were not there to pick (they count in ``target``, as in Dask's own count)."""
@@ -137,15 +149,18 @@ def scale_compute(session: Any, n: int, wait: bool = True, timeout: float = 120.
     return time.perf_counter() - t0
 
 
-def _scalable(session: Any) -> WorkbenchCluster:
+def _scalable(session: Any) -> Any:
+    """The session's cluster, if the workbench started it with a compute-worker template
+    (the local :class:`WorkbenchCluster`, or the docker cluster)."""
     from ..errors import WorkbenchError
 
     cl = getattr(session, "cluster", None)
-    if not isinstance(cl, WorkbenchCluster):
+    if not callable(getattr(cl, "scale_compute", None)):
         raise WorkbenchError(
             f"this session's cluster ({session.kind}) cannot add or remove workers from "
-            "here: only the local cluster the workbench started can.\nFix: wb.cluster() "
-            "(the local default), or scale the cluster where it was started.")
+            "here: only a cluster the workbench started (local or docker) can.\nFix: "
+            "wb.cluster() (the local default) or wb.cluster('docker'), or scale the "
+            "cluster where it was started.")
     return cl
 
 
@@ -158,7 +173,8 @@ class Autoscaler:
     present, and latency against the SLO.
 
     ``fixed``: ``minimum`` workers, held. ``reactive``: Dask's ``Adaptive`` (through
-    :class:`ComputeAdaptive`, its defaults) between ``minimum`` and ``maximum``.
+    :class:`ComputeAdaptive`) between ``minimum`` and ``maximum``, with Dask's defaults,
+    or with ``target_duration`` seconds of queued work (and our ``interval``) when given.
     ``forecast``: every interval the arrival rate goes into a
     :class:`~workbench.placement.scaling.Forecaster`; the highest rate it predicts
     within one worker start time (measured at each scale-up: from the request to the
@@ -170,13 +186,20 @@ class Autoscaler:
     def __init__(self, session: Any, policy: str = "forecast", minimum: int = 1,
                  maximum: int = 4, slo_ms: float = 100.0, interval: float = 1.0,
                  season_s: float | None = None, utilization: float = 0.8,
-                 patience: int = 3, service_s: float | None = None) -> None:
+                 patience: int = 3, service_s: float | None = None,
+                 target_duration: float | None = None) -> None:
         from ..errors import WorkbenchError
         from ..placement.scaling import Forecaster
 
         if policy not in POLICIES:
             raise WorkbenchError(f"wb.autoscale: policy must be one of "
                                  f"{', '.join(POLICIES)}; got {policy!r}.")
+        if target_duration is not None and (policy != "reactive" or target_duration <= 0):
+            raise WorkbenchError(
+                f"wb.autoscale: target_duration is Dask Adaptive's knob, for "
+                f"policy='reactive' with a positive number of seconds; got "
+                f"policy={policy!r}, target_duration={target_duration!r}.\nFix: drop it, "
+                "or use it with policy='reactive'.")
         if not 1 <= minimum <= maximum:
             raise WorkbenchError(f"wb.autoscale: need 1 <= minimum <= maximum; got "
                                  f"minimum={minimum}, maximum={maximum}.")
@@ -185,6 +208,7 @@ class Autoscaler:
         self.policy, self.minimum, self.maximum = policy, minimum, maximum
         self.slo_s, self.interval = slo_ms / 1e3, interval
         self.utilization, self.patience, self.service_s = utilization, patience, service_s
+        self.target_duration = target_duration
         steps = int(round(season_s / interval)) if season_s else None
         self.forecaster = Forecaster(steps)
         self.threads = int(session.sizes[2]) if session.sizes else 2
@@ -206,10 +230,13 @@ class Autoscaler:
                   else min(max(self.asked, self.minimum), self.maximum))
         if self.policy == "reactive":
             storage = len(self.cluster.storage_names())
+            tuned = ({} if self.target_duration is None else
+                     {"target_duration": self.target_duration, "interval": self.interval})
             self._adaptive = self.cluster.adapt(Adaptive=ComputeAdaptive,
                                                 minimum=storage + self.minimum,
-                                                maximum=storage + self.maximum)
+                                                maximum=storage + self.maximum, **tuned)
         self._thread.start()
+        self.session.scaler = self          # what the function board shows
         return self
 
     def stop(self) -> None:
@@ -219,6 +246,11 @@ class Autoscaler:
             self._adaptive.stop()
         if self._thread.is_alive():
             self._thread.join(timeout=5 * self.interval + 5)
+
+    @property
+    def running(self) -> bool:
+        """True while it scales (started, not stopped, its session open)."""
+        return self._thread.is_alive() and not self._stop.is_set()
 
     def _ask(self, n: int) -> None:
         """Ask for ``n`` compute workers; a growth's start time is measured in a thread."""

@@ -22,6 +22,7 @@ class Session:
         self.runs: dict[str, Any] = {}
         self.sizes: tuple[int, int, int] | None = None    # local: compute, storage, threads
         self.on_close: list[Callable[[Session], None]] = []
+        self.scaler: Any = None                 # the last wb.autoscale's Autoscaler
         self._dashboard: str | None = None      # "" once known to be none
         self._closed = False
         if cluster is not None:     # a cluster this session started closes at exit, its

@@ -31,7 +31,12 @@ class FunctionsBoard(LiveBoard):
       dotted: the toggle above it); a chunk's calls are spread over its run;
     - a table, one row per function: placement setting, calls, calls/s now (last 10 s) and
       overall, calls by side, the latest decision (side, phase, estimated finish on each
-      side, its reason), numba or why plain Python, errors.
+      side, its reason), numba or why plain Python, errors;
+    - once ``wb.autoscale`` scales the session's compute workers, its line (policy, workers
+      asked and present, the measured worker start time, the last interval's arrivals,
+      forecast and p99 against the SLO) and a chart over the same window: arrival rate and
+      forecast, workers asked and present, p99 latency per interval against the SLO (the
+      autoscaler's ``history``, read as it grows).
 
     The board of all functions shows every name defined so far; the chart counts the calls
     of every version of a name, and the table shows the version decided last (a copy made
@@ -78,6 +83,10 @@ class FunctionsBoard(LiveBoard):
         self.figure = go.FigureWidget(self._empty(go))
         self.figure._config = {"displaylogo": False, "responsive": True}
         self.table = W.HTML()
+        self.scaling_line = W.HTML()
+        self.scaling: Any = None            # its FigureWidget, once an autoscaler runs
+        self._scaler: Any = None
+        self._scaling_drawn: dict | None = None
         self.box = W.VBox([self.summary, self.mode, self.figure, self.table],
                           layout=W.Layout(width="100%"))
         self.box.add_class("wb-functions-board")
@@ -114,6 +123,71 @@ class FunctionsBoard(LiveBoard):
                 mode="lines", x=[], y=[], hovertemplate="%{y:.3s} calls/s",
                 line=dict(color=color, width=2, dash="dot" if side == "compute" else "solid")))
         return out
+
+    def _scaling_figure(self, go: Any, fig: Any = None, first: int = 1) -> Any:
+        """The scaling chart's three rows (from row ``first`` of ``fig``, a new figure of
+        its own when ``None``) and its six empty traces."""
+        from plotly.subplots import make_subplots
+
+        if fig is None:
+            fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
+                                row_heights=[0.4, 0.3, 0.3])
+            fig.update_layout(template="plotly_white", height=420, uirevision="wb-scaling",
+                              margin=dict(l=60, r=10, t=20, b=40), hovermode="x unified",
+                              legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
+            fig.update_xaxes(title_text="seconds since the board opened", row=3, col=1)
+        r = first
+        specs = [("arrivals", r, dict(color="black", width=1.5), "lines"),
+                 ("forecast", r, dict(color="crimson", dash="dot", width=2), "lines"),
+                 ("workers asked", r + 1, dict(color="#ef6c00", dash="dash", shape="hv"),
+                  "lines"),
+                 ("workers present", r + 1, dict(color="#1565c0", shape="hv"), "lines"),
+                 ("p99 latency", r + 2, dict(color="#6a1b9a"), "lines+markers"),
+                 ("SLO", r + 2, dict(color="gray", dash="dash"), "lines")]
+        for name, row, line, mode in specs:
+            fig.add_trace(go.Scatter(name=name, mode=mode, x=[], y=[], line=line,
+                                     marker=dict(size=3)), row=row, col=1)
+        fig.update_yaxes(title_text="calls/s", rangemode="tozero", row=r, col=1)
+        fig.update_yaxes(title_text="workers", rangemode="tozero", dtick=1, row=r + 1, col=1)
+        fig.update_yaxes(title_text="p99 ms", rangemode="tozero", row=r + 2, col=1)
+        return fig
+
+    def _refresh_scaling(self, start: float, end: float) -> None:
+        """The scaling line and chart, shown once the session has an autoscaler."""
+        import plotly.graph_objects as go
+
+        from ..function_view import scaling_series, scaling_state
+
+        scaler = getattr(self.session, "scaler", None)
+        if scaler is None:
+            return
+        if self.scaling is None:
+            self.scaling = go.FigureWidget(self._scaling_figure(go))
+            self.scaling._config = {"displaylogo": False, "responsive": True}
+            self.box.children = (self.summary, self.mode, self.figure, self.scaling_line,
+                                 self.scaling, self.table)
+        self._scaler = scaler
+        s = scaling_series(scaler.rows, scaler.t0 - self.t_open, start, end)
+        slo = scaler.slo_s * 1e3
+        s["slo"] = [slo, slo]
+        self._scaling_drawn = s
+        self._fill_scaling(self.scaling, s, start, end)
+        self.scaling_line.value = H.scaling_html(scaling_state(scaler))
+
+    @staticmethod
+    def _fill_scaling(fig: Any, s: dict, start: float, end: float, first: int = 0) -> None:
+        """Set the scaling traces (from trace ``first``; ``0``: the widget). ``nan`` (a
+        reactive policy's forecast, an interval where no call finished) becomes ``None``,
+        a gap: a widget message with ``nan`` is not valid JSON and is dropped."""
+        cols = ("rate", "forecast", "asked", "present", "p99_ms")
+        widget = first == 0
+        with fig.batch_update():
+            for i, col in enumerate(cols):
+                fig.data[first + i].x = list(s["time"])
+                fig.data[first + i].y = [None if v != v else v for v in s[col]]
+            fig.data[first + 5].x, fig.data[first + 5].y = [start, end], list(s["slo"])
+            if widget:
+                fig.update_xaxes(range=[start, max(end, start + BIN_S)])
 
     # --- updates ---------------------------------------------------------------------------
     def _over(self) -> bool:
@@ -166,6 +240,7 @@ class FunctionsBoard(LiveBoard):
                     self._keys = keys
                 self._fill(fig, x, series, keys, lists=False)
                 fig.layout.xaxis.range = [start, max(end, start + BIN_S)]
+            self._refresh_scaling(start, end)
             state = "closed" if final else "live"
             self.summary.value = H.functions_summary_html(
                 len(names), sum(r["calls"] for r in self.rows), sum(self.now.values()),
@@ -205,13 +280,32 @@ class FunctionsBoard(LiveBoard):
         fallback): the chart as drawn last, the table as text."""
         import plotly.graph_objects as go
         import plotly.io as pio
+        from plotly.subplots import make_subplots
 
         from ...functions.view import rows_text
+        from ..function_view import scaling_state, scaling_text
 
+        scaled = self._scaling_drawn is not None
         fig = go.Figure(self._empty(go))
-        fig.add_traces(self._traces(self._keys))
+        if scaled:                  # the scaling chart's rows below the calls/s chart
+            fig = make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.05,
+                                row_heights=[0.34, 0.26, 0.2, 0.2], figure=fig)
+            fig.update_layout(height=760)
+            fig.update_xaxes(title_text="", row=1, col=1)
+            fig.update_xaxes(title_text="seconds since the board opened", row=4, col=1)
+            fig.update_yaxes(title_text="calls/s", row=1, col=1)
+        for t in self._traces(self._keys):
+            fig.add_trace(t, **({"row": 1, "col": 1} if scaled else {}))
         x, series = self._drawn
         self._fill(fig, x, series, self._keys, lists=True)
+        text_scaling = ""
+        if scaled:
+            n = len(fig.data)
+            self._scaling_figure(go, fig, first=2)
+            s = self._scaling_drawn
+            self._fill_scaling(fig, s, *(x[:1] + [x[-1] + BIN_S] if x else [0.0, BIN_S]),
+                               first=n)
+            text_scaling = "\n" + scaling_text(scaling_state(self._scaler))
         calls = sum(r["calls"] for r in self.rows)
         title = f"functions: {len(self.rows)} function(s), {calls:,} calls"
         fig.update_layout(title=dict(text=title, font=dict(size=12), y=0.99),
@@ -219,7 +313,7 @@ class FunctionsBoard(LiveBoard):
         data = json.loads(pio.to_json(fig, validate=False))
         data["config"] = {"displaylogo": False, "responsive": True}
         text = rows_text(self.rows) or "no functions defined yet (@wb.function or %%function)."
-        return {PLOTLY_MIME: data, "text/plain": text}
+        return {PLOTLY_MIME: data, "text/plain": text + text_scaling}
 
     # --- display ---------------------------------------------------------------------------
     def _fit(self) -> None:
