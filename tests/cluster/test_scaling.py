@@ -86,7 +86,12 @@ def test_reactive_told_the_latency_target_grows_on_queued_work(small):
     grown = len(compute_workers(small))
     assert sum(c.result() for c in calls) == 80.0
     a.stop()
-    assert grown == 3
+    assert grown == 3 and a._adaptive.target_duration == 0.25
+    # the next reactive autoscaler without the knob has Dask's defaults again (Dask's
+    # Cluster.adapt keeps earlier calls' options unless they are given)
+    b = wb.autoscale("reactive", minimum=1, maximum=3, session=small)
+    b.stop()
+    assert b._adaptive.target_duration == 5.0 and b._adaptive.interval == 1.0
 
 
 def test_forecast_asks_for_workers_ahead_of_a_rising_rate(small):

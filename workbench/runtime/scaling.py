@@ -229,12 +229,19 @@ class Autoscaler:
         self._ask(self.minimum if self.policy == "fixed"
                   else min(max(self.asked, self.minimum), self.maximum))
         if self.policy == "reactive":
+            import dask
+
             storage = len(self.cluster.storage_names())
-            tuned = ({} if self.target_duration is None else
+            # every knob given, Dask's defaults included: Dask's Cluster.adapt keeps the
+            # options of earlier calls, so a call without them would inherit a previous
+            # autoscaler's target_duration
+            knobs = ({"target_duration": dask.config.get("distributed.adaptive.target-duration"),
+                      "interval": dask.config.get("distributed.adaptive.interval")}
+                     if self.target_duration is None else
                      {"target_duration": self.target_duration, "interval": self.interval})
             self._adaptive = self.cluster.adapt(Adaptive=ComputeAdaptive,
                                                 minimum=storage + self.minimum,
-                                                maximum=storage + self.maximum, **tuned)
+                                                maximum=storage + self.maximum, **knobs)
         self._thread.start()
         self.session.scaler = self          # what the function board shows
         return self
