@@ -146,3 +146,18 @@ def test_bench_scaling_smoke(small, tmp_path):
     assert t.loc["fixed-max", "max_workers"] == scaling.QUICK["maximum"]
     assert t.loc["fixed-max", "worker_s"] > t.loc["fixed-min", "worker_s"]
     assert "not judged (--quick)" in t.loc["forecast", "bar"]
+
+
+def test_a_call_refused_at_submission_counts_as_failed_and_the_replay_goes_on(small):
+    fn = wb.function(hold, placement="compute", jit=False)
+
+    def flaky(service_s, i):
+        if i == 3.0:
+            raise ValueError("refused at submission")
+        return fn(service_s, i)
+
+    r = replay(flaky, Trace(np.full(3, 4.0), bin_s=1.0), service_s=0.01, seed=5)
+    r.wait(timeout=60)
+    lat = r.frame()["latency_s"].to_numpy()
+    assert r.failed == 1 and r.errors[0][0] == 3 and "refused" in r.errors[0][1]
+    assert np.isnan(lat[3]) and np.isfinite(np.delete(lat, 3)).all()

@@ -110,6 +110,7 @@ class Replay:
         self.submitted = np.full(len(arrivals), np.nan)
         self.finished = np.full(len(arrivals), np.nan)
         self.failed = 0
+        self.errors: list[tuple[int, str]] = []     # calls refused at submission
         self._done = threading.Event()
         self._left = len(arrivals)
         self._lock = threading.Lock()
@@ -126,15 +127,21 @@ class Replay:
             if delay > 0:
                 time.sleep(delay)
             self.submitted[i] = time.monotonic() - self.t0
-            fut = self.call(i)
+            try:
+                fut = self.call(i)
+            except Exception as exc:  # noqa: BLE001 - a refused call is a failed call;
+                self.errors.append((i, repr(exc)))   # the replay goes on (open loop)
+                self._finish(i, None)
+                continue
             fut.add_done_callback(lambda f, i=i: self._finish(i, f))
         if not len(self.arrivals):
             self._done.set()
 
     def _finish(self, i: int, fut: Any) -> None:
-        self.finished[i] = time.monotonic() - self.t0
+        if fut is not None:
+            self.finished[i] = time.monotonic() - self.t0
         with self._lock:
-            if fut.status != "finished":
+            if fut is None or fut.status != "finished":
                 self.failed += 1
             self._left -= 1
             if self._left == 0:

@@ -210,11 +210,12 @@ class Runtime:
         if fn.placement == "auto":
             return None, []
         who = f"function '{fn.name}'"
+        ws = self.workers()        # one view for both: the cached one may be renewed between
         try:
-            found = resolve(fn.placement, self.workers(), who)
+            found = resolve(fn.placement, ws, who)
         except PlacementError:     # maybe a worker joined since the last look
-            found = resolve(fn.placement, self.workers(fresh=True), who)
-        ws = self.workers()
+            ws = self.workers(fresh=True)
+            found = resolve(fn.placement, ws, who)
         side = "storage" if all(side_of(ws[a]) == "storage" for a in found) else "compute"
         return side, list(found)
 
