@@ -260,12 +260,14 @@ class DockerCluster:
     def _remove(self, names: list[str]) -> None:
         """Remove the containers of the workers named (already retired, or to go now)."""
         wanted = {f"{self.name}-{k}" for k in names}
-        for ctr in [x for x in self.containers if x.name in wanted]:
+        with self._scale_lock:          # Adaptive's and scale_compute's threads both remove
+            doomed = [x for x in self.containers if x.name in wanted]
+            self.containers[:] = [x for x in self.containers if x.name not in wanted]
+        for ctr in doomed:
             try:
                 ctr.remove(force=True)
             except Exception:  # noqa: BLE001 - gone already
                 pass
-            self.containers.remove(ctr)
 
     # what Dask's ``Adaptive`` reads and calls on a cluster (``wb.autoscale("reactive")``)
     def adapt(self, Adaptive: Any = None, **kwargs: Any) -> Any:  # noqa: N803 - Dask's name
