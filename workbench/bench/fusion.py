@@ -19,7 +19,11 @@ rotating order in each repetition:
 
 Every rate is a steady rate: each variant runs a short and a long stream (``SHORT`` and
 ``LONG`` batches) and the rate is the extra records over the extra seconds, so start-up
-(plan, thread, tasks, the first batch's check of the fused loop) cancels out. Each
+cancels out. An engine's seconds are its run's own, from the first batch taken from the
+source to the last one done (``Run.stream_seconds``): planning, loading the code and
+starting the thread or the tasks happen before the first batch, and their variation from
+run to run (tens of milliseconds: files, LLVM, the scheduler) would otherwise land in the
+difference; what is left to cancel is the first batch's check of the fused loop. Each
 variant's measurement is paired with a ``hand`` measurement taken just before it (the
 machine is shared and noisy: a ratio of two rates measured a second apart says more than
 either rate), ``PAIRS`` pairs per variant in each of ``--repeat`` (5) repetitions; ratios
@@ -171,9 +175,7 @@ def _local(k: int, n: int, fused: bool = True) -> float:
     old = os.environ.get("WORKBENCH_LOOP_FUSION")
     os.environ["WORKBENCH_LOOP_FUSION"] = "1" if fused else "0"
     try:
-        t = time.perf_counter()
-        program(k, n).run(engine="local", sink="discard").wait()
-        return time.perf_counter() - t
+        return program(k, n).run(engine="local", sink="discard").wait().stream_seconds
     finally:
         if old is None:
             del os.environ["WORKBENCH_LOOP_FUSION"]
@@ -182,9 +184,8 @@ def _local(k: int, n: int, fused: bool = True) -> float:
 
 
 def _dask(k: int, n: int, session: Any) -> float:
-    t = time.perf_counter()
-    program(k, n).run(engine="dask", sink="discard", session=session, credits=8).wait()
-    return time.perf_counter() - t
+    run = program(k, n).run(engine="dask", sink="discard", session=session, credits=8)
+    return run.wait().stream_seconds
 
 
 def seconds(variant: str, k: int, n: int, session: Any) -> float:
@@ -289,7 +290,8 @@ def main(args: Any) -> int:
     rows = rows_of(res, loops, quick)
     notes = (
         f"Mrps = million records/s, steady: ({long} - {short}) batches of {BATCH} records "
-        f"over the difference of the two runs' seconds; {repeat} repetition(s) of {PAIRS} "
+        "over the difference of the two runs' seconds (an engine's: from its first batch "
+        f"taken to its last done); {repeat} repetition(s) of {PAIRS} "
         "pairs per variant, variants interleaved, each run paired with a hand run just "
         "before it; medians, ratios per pair then the median. hand = "
         "one hand-written numba loop; chained = the operators' functions, each njit, "
