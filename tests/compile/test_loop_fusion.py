@@ -175,3 +175,30 @@ def test_record_code_of_a_run_equals_the_operators_on_arrays(x, chain):
     pre = compiled_pre(ops)
     got = np.array([pre(v) for v in x])
     np.testing.assert_array_equal(got, expected)
+
+
+def bounds(x):
+    return np.minimum(np.maximum(x, -1.0), 1.0)
+
+
+def bounds_mixed(x):
+    return np.maximum(2, x) + np.minimum(np.float32(0.5), x) + np.clip(x, -3, 4.5)
+
+
+def bounds_zero(x):
+    return np.minimum(x, 0.0) - np.maximum(-0.0, x)
+
+
+@pytest.mark.parametrize("f, fast", [(bounds, True), (bounds_mixed, True),
+                                     (bounds_zero, False)])
+def test_a_bound_by_a_nonzero_number_is_min_or_max_and_agrees_on_special_values(f, fast):
+    op = wb.operator(f)
+    text = pre_text([op])
+    assert ("np.minimum" not in text and "np.maximum" not in text) == fast, text
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 2.0, 4.5, -3.0,
+                  7.25, -1e300])
+    expected = f(x)
+    pre = compiled_pre([op])
+    got = np.array([pre(v) for v in x])
+    np.testing.assert_array_equal(got, expected)           # NaN where numpy has NaN
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))   # -0.0 kept
