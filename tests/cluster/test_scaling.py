@@ -148,16 +148,19 @@ def test_bench_scaling_smoke(small, tmp_path):
     assert "not judged (--quick)" in t.loc["forecast", "bar"]
 
 
-def test_a_call_refused_at_submission_counts_as_failed_and_the_replay_goes_on(small):
+def test_a_failed_call_counts_with_its_reason_and_the_replay_goes_on(small):
     fn = wb.function(hold, placement="compute", jit=False)
 
     def flaky(service_s, i):
         if i == 3.0:
             raise ValueError("refused at submission")
-        return fn(service_s, i)
+        return fn("not a number" if i == 5.0 else service_s, i)    # fails on its worker
 
     r = replay(flaky, Trace(np.full(3, 4.0), bin_s=1.0), service_s=0.01, seed=5)
     r.wait(timeout=60)
     lat = r.frame()["latency_s"].to_numpy()
-    assert r.failed == 1 and r.errors[0][0] == 3 and "refused" in r.errors[0][1]
+    assert r.failed == 2
+    why = dict(r.errors)
+    assert "refused at submission" in why[3], why
+    assert why[5].startswith("error: ") and "TypeError" in why[5], why
     assert np.isnan(lat[3]) and np.isfinite(np.delete(lat, 3)).all()

@@ -80,6 +80,7 @@ def one(session: Any, policy: str, p: dict, seed: int) -> dict:
             "p50_ms": float(np.percentile(lat, 50) * 1e3),
             "p99_ms": float(np.percentile(lat, 99) * 1e3), "worker_s": worker_s,
             "max_workers": int(ws.max()), "seconds": wall, "failed": r.failed,
+            "errors": list(r.errors),
             "history": scaler.history}
 
 
@@ -102,7 +103,9 @@ def main(args: Any) -> int:
                 runs[pol].append(row)
                 print(f"  rep {i + 1}/{repeat} {pol}: {row['calls']} calls, "
                       f"{row['over_slo']:.1%} over the SLO, p99 {row['p99_ms']:.0f} ms, "
-                      f"{row['worker_s']:.0f} worker-s", flush=True)
+                      f"{row['worker_s']:.0f} worker-s"
+                      + (f", {row['failed']} failed (first: call {row['errors'][0][0]}, "
+                         f"{row['errors'][0][1]})" if row["errors"] else ""), flush=True)
         rows = summarize(runs, p, args.quick)
     finally:
         scale_compute(session, before)             # the cluster's shape as it was

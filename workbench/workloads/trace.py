@@ -110,7 +110,7 @@ class Replay:
         self.submitted = np.full(len(arrivals), np.nan)
         self.finished = np.full(len(arrivals), np.nan)
         self.failed = 0
-        self.errors: list[tuple[int, str]] = []     # calls refused at submission
+        self.errors: list[tuple[int, str]] = []     # failed calls: (index, why)
         self._done = threading.Event()
         self._left = len(arrivals)
         self._lock = threading.Lock()
@@ -143,6 +143,8 @@ class Replay:
         with self._lock:
             if fut is None or fut.status != "finished":
                 self.failed += 1
+                if fut is not None:
+                    self.errors.append((i, _why(fut)))
             self._left -= 1
             if self._left == 0:
                 self._done.set()
@@ -164,6 +166,15 @@ class Replay:
         return pd.DataFrame({"arrival": self.arrivals, "submitted": self.submitted,
                              "finished": self.finished,
                              "latency_s": self.finished - self.submitted})
+
+
+def _why(fut: Any) -> str:
+    """A failed call's status and error, as far as the future can say."""
+    try:
+        exc = fut.exception()
+    except BaseException as got:  # noqa: BLE001 - a cancelled future raises instead
+        exc = got
+    return f"{fut.status}: {exc!r}"
 
 
 def replay(fn: Any, trace: Trace, service_s: float = 0.05, seed: int = 0) -> Replay:
