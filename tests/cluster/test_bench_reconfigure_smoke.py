@@ -27,9 +27,11 @@ def test_bench_reconfigure_smoke(session, tmp_path, capsys):
             assert math.isfinite(float(r[col])) and float(r[col]) > 0, (r["change"], col)
         assert int(r["zero"]) >= 0 and math.isfinite(float(r["gap_ms"]))
         assert r["bars"] == ("baseline" if r["mode"] == "restart" else
-                             "min/steady>=0.5 not judged (--quick); "
+                             "min/lower>=0.5 not judged (--quick); "
                              "after/fresh within 10% not judged (--quick)")
         assert r["runs"] == "1" and int(r["zero"]) == int(r["zero_all"])
+        low = min(float(r["steady_Mrps"]), float(r["after_Mrps"]))
+        assert math.isclose(float(r["min/lower"]), float(r["low_Mrps"]) / low, rel_tol=1e-6)
         assert 0.0 <= float(r["control"]) <= 1.0 or r["control"] == "nan", r["control"]
         assert float(r["steal%"]) >= 0.0, r["steal%"]     # /proc/stat: this is Linux
     with (tmp_path / "reconfigure_scale.csv").open() as f:
