@@ -191,8 +191,7 @@ def switch_row(run: Any, rc: Any, t: np.ndarray, rate: np.ndarray, settle: float
                steal: Steal | None = None) -> dict:
     t0 = rc.requested - run.started
     t1 = t0 + (rc.seconds("drained") or 0.0)
-    calm = (t >= t0 - settle + 0.5) & (t < t0)
-    before = rate[calm]
+    before = rate[(t >= t0 - settle + 0.5) & (t < t0)]
     sel = (t >= t0) & (t <= t1 + WINDOW)
     during = rate[sel]
     steady = float(np.median(before)) if len(before) else float("nan")

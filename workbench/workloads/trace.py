@@ -130,21 +130,21 @@ class Replay:
             try:
                 fut = self.call(i)
             except Exception as exc:  # noqa: BLE001 - a refused call is a failed call;
-                self.errors.append((i, repr(exc)))   # the replay goes on (open loop)
-                self._finish(i, None)
+                self._finish(i, None, repr(exc))     # the replay goes on (open loop)
                 continue
             fut.add_done_callback(lambda f, i=i: self._finish(i, f))
         if not len(self.arrivals):
             self._done.set()
 
-    def _finish(self, i: int, fut: Any) -> None:
+    def _finish(self, i: int, fut: Any, refused: str = "") -> None:
+        """Call ``i`` ended: its future finished or failed, or (``fut`` None) the call
+        was refused at submission for the reason ``refused``."""
         if fut is not None:
             self.finished[i] = time.monotonic() - self.t0
         with self._lock:
             if fut is None or fut.status != "finished":
                 self.failed += 1
-                if fut is not None:
-                    self.errors.append((i, _why(fut)))
+                self.errors.append((i, refused if fut is None else _why(fut)))
             self._left -= 1
             if self._left == 0:
                 self._done.set()
