@@ -164,3 +164,64 @@ def test_a_failed_call_counts_with_its_reason_and_the_replay_goes_on(small):
     assert "refused at submission" in why[3], why
     assert why[5].startswith("error: ") and "TypeError" in why[5], why
     assert np.isnan(lat[3]) and np.isfinite(np.delete(lat, 3)).all()
+
+
+def _marked_calls(tmp_path):
+    """A sleep-bound function that writes one line per start (its argument and worker)."""
+    log = tmp_path / "starts"
+
+    def marked(service_s, i):
+        import time as t
+
+        from distributed import get_worker
+        with open(log, "a") as f:
+            f.write(f"{i} {get_worker().address}\n")
+        t.sleep(service_s)
+        return i
+
+    def starts():
+        return [ln.split() for ln in log.read_text().splitlines()] if log.exists() else []
+
+    return wb.function(marked, placement="compute", jit=False), starts
+
+
+def _until(cond, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_compute_worker_leaves_after_the_calls_it_runs(small, tmp_path):
+    scale_compute(small, 3)
+    fn, starts = _marked_calls(tmp_path)
+    calls = [fn(2.0, i) for i in range(6)]      # 3 workers x 2 threads: all run at once
+    _until(lambda: len(starts()) == 6, "six calls started")
+    scale_compute(small, 1, wait=False)
+    _until(lambda: len(small.leaving) == 2, "two workers leaving")
+    leaving = set(small.leaving)
+    assert len(compute_workers(small)) == 1 and not leaving & set(compute_workers(small))
+    assert len(compute_workers(small, leaving=True)) == 3
+    assert sorted(c.result(timeout=60) for c in calls) == list(range(6))
+    ran = starts()
+    assert len(ran) == 6, ran                   # each call ran once: none cut and re-run
+    assert {w for _, w in ran} & leaving        # some of them on the workers that left
+    _until(lambda: not small.leaving and len(compute_workers(small, leaving=True)) == 1,
+           "the leaving workers gone")
+
+
+def test_reactive_retires_a_worker_after_the_calls_it_runs(small, tmp_path):
+    scale_compute(small, 3)
+    fn, starts = _marked_calls(tmp_path)
+    a = wb.autoscale("reactive", minimum=1, maximum=3, session=small)
+    try:
+        calls = [fn(6.0, i) for i in range(6)]  # Dask's Adaptive retires busy workers:
+        _until(lambda: len(starts()) == 6, "six calls started")   # 6 s of work on 6 threads
+        _until(lambda: small.leaving, "Adaptive retiring a worker") # is under its 5 s target
+        leaving = set(small.leaving)
+        assert sorted(c.result(timeout=60) for c in calls) == list(range(6))
+    finally:
+        a.stop()
+    ran = starts()
+    assert len(ran) == 6, ran
+    assert {w for _, w in ran} & leaving

@@ -92,3 +92,30 @@ def test_autoscale_on_docker_reactive_grows_and_forecast_records(scalable):
     assert len(h) >= 3 and "error" not in h.columns and (h["asked"] >= 1).all()
     with pytest.raises(Exception, match="1 <= minimum <= maximum"):
         wb.autoscale("fixed", minimum=0, session=scalable)
+
+
+def test_a_compute_container_leaves_after_the_calls_it_runs(scalable):
+    scale_compute(scalable, 3)
+
+    @wb.function(placement="compute", jit=False)
+    def slow(i):
+        import time as t
+
+        from distributed import get_worker
+        t.sleep(3.0)
+        return get_worker().address
+
+    calls = [slow(i) for i in range(6)]          # 3 workers x 2 threads: all run at once
+    time.sleep(1.0)
+    scale_compute(scalable, 1, wait=False)        # the two newest leave
+    deadline = time.monotonic() + 30
+    while len(scalable.leaving) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leaving = set(scalable.leaving)
+    assert len(leaving) == 2 and len(compute_workers(scalable)) == 1
+    where = [c.result(timeout=120) for c in calls]
+    assert set(where) & leaving, where           # finished where they ran, not cut short
+    deadline = time.monotonic() + 60
+    while len(containers(scalable)) != 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(containers(scalable)) == 2 and not scalable.leaving

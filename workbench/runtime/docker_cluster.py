@@ -14,8 +14,8 @@ The scheduler and every worker run in containers of the pinned workbench image
 - **scaling**: as the local cluster, a compute-worker template: ``scale_compute(n)`` (and
   ``wb.autoscale``, Dask's ``Adaptive`` through ``adapt``) starts ``compute-N`` containers
   under names never used before, and removes compute workers only, newest first, retired
-  by the scheduler first; storage workers keep their ``wb.store`` values and are never
-  removed;
+  gracefully (the calls they run finish first); storage workers keep their ``wb.store``
+  values and are never removed;
 - **artifacts**: ``store="mount"`` bind-mounts this process's artifact store at the same
   path (workers load what the client or the compile driver compiled); ``store="ship"``
   mounts nothing and the engine installs each run's bundles on the workers, as on a lab
@@ -230,8 +230,8 @@ class DockerCluster:
     def scale_compute(self, n: int) -> None:
         """Ask for ``n`` compute workers: new containers from the compute template (started
         before this returns; they join the scheduler a few seconds later), or the newest
-        compute workers retired by the scheduler (their results move to the workers that
-        stay) and their containers removed, in the background."""
+        compute workers retired gracefully (the calls they run finish, their results move
+        to the workers that stay) and their containers removed, in the background."""
         if self._closed:
             raise WorkbenchError(f"{self.name} is closed: it cannot add or remove workers.")
         gone: list[str] = []
@@ -249,9 +249,14 @@ class DockerCluster:
                              name="wb-docker-retire").start()
 
     def _retire(self, names: list[str]) -> None:
+        """The workers named leave gracefully (:func:`~workbench.runtime.scaling.drain`:
+        the calls they are running finish first), then their containers go."""
+        from .scaling import drain
+
         client = self.client
         if client is not None:
             try:
+                client.sync(drain, client.scheduler, names)
                 client.retire_workers(names=names, close_workers=True, remove=True)
             except Exception:  # noqa: BLE001 - removed below all the same
                 pass

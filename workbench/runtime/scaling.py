@@ -8,12 +8,21 @@ storage worker keeps the ``wb.store`` values that calls read next to it, so no s
 request ever removes one. ``scale(n)`` counts every worker, as Dask does (``n`` minus
 the storage workers are compute workers); :func:`scale_compute` counts compute workers.
 
+A compute worker leaves gracefully (:func:`drain`): the scheduler sends it no more tasks
+and moves the results only it holds, the calls it is running finish there, and only then
+does it close (the calls queued on it but not started move to the workers that stay).
+Dask's own retirement closes a worker once its results have moved, and the calls it was
+running are cancelled and run again elsewhere: a scale-down would cost each of them its
+time so far, and put it over a latency target.
+
 :class:`ComputeAdaptive` is Dask's own ``Adaptive``, unchanged but for never choosing a
-storage worker to close: the ``reactive`` policy of ``wb.autoscale``.
+storage worker to close and retiring the workers it chose as above: the ``reactive``
+policy of ``wb.autoscale``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -24,6 +33,8 @@ from distributed import SpecCluster
 from distributed.deploy.adaptive import Adaptive
 
 STORAGE_PREFIX = "storage-"
+DRAIN_S = 60.0           # the longest a leaving worker waits for the calls it is running
+LEAVING = ("closing_gracefully", "closing", "closed")    # a worker's status as it leaves
 
 
 def is_storage(name: Any) -> bool:
@@ -36,6 +47,10 @@ class WorkbenchCluster(SpecCluster):
     def _new_worker_name(self, worker_number: int) -> str:
         return f"compute-{worker_number}"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.draining: set[Any] = set()         # compute workers leaving (see drain)
+        super().__init__(*args, **kwargs)
+
     def new_worker_spec(self) -> dict:
         """The next compute worker's spec, under a name never used before in this
         cluster (a removed worker may still be closing under its old name)."""
@@ -47,7 +62,12 @@ class WorkbenchCluster(SpecCluster):
         return [k for k in self.worker_spec if is_storage(k)]
 
     def compute_names(self) -> list[Any]:
-        return [k for k in self.worker_spec if not is_storage(k)]
+        """The compute workers asked for (started or starting; not those leaving)."""
+        return [k for k in self.worker_spec if not is_storage(k) and k not in self.draining]
+
+    @property
+    def plan(self) -> set:
+        return super().plan - self.draining
 
     def scale(self, n: int = 0, memory: Any = None, cores: Any = None) -> Any:
         """``n`` workers in all (Dask's count): ``n`` minus the storage workers compute
@@ -61,18 +81,44 @@ class WorkbenchCluster(SpecCluster):
 
     def scale_compute(self, n: int) -> Any:
         """Ask for ``n`` compute workers: new ones from the template; removed ones
-        newest first (those not started yet before running ones), retired by the
-        scheduler first (their results move to the workers that stay)."""
+        newest first (those not started yet go at once, running ones leave gracefully:
+        :func:`drain`)."""
         compute = self.compute_names()
+        leave = []
         if len(compute) > n:
             running = {v["name"] for v in self.scheduler_info["workers"].values()}
             order = sorted(compute, key=lambda k: (k in running, _index(k)))
             for k in order[:len(compute) - n]:
-                del self.worker_spec[k]
+                if k in running:
+                    self.draining.add(k)
+                    leave.append(k)
+                else:
+                    del self.worker_spec[k]
         while len(self.compute_names()) < n:
             self.worker_spec.update(self.new_worker_spec())
         self.loop.add_callback(self._correct_state)
+        if leave:
+            self.loop.add_callback(self._leave, leave)
         return None
+
+    async def _leave(self, names: list[Any]) -> None:
+        """The workers named leave once the calls they are running have finished."""
+        from distributed.core import Status
+
+        try:
+            await drain(self.scheduler_comm, names)
+            # the results of the calls they finished move to the workers that stay
+            # (SpecCluster's own retirement, when it closes them below, names workers
+            # where Dask wants addresses, and moves none)
+            await self.scheduler_comm.retire_workers(names=[str(k) for k in names],
+                                                     close_workers=False, remove=False)
+        finally:
+            for k in names:
+                self.draining.discard(k)
+                if self.status == Status.running:
+                    self.worker_spec.pop(k, None)
+            if self.status == Status.running:
+                await self._correct_state()
 
     async def _close(self) -> None:
         """Close, once the workers being retired have finished moving their results
@@ -96,13 +142,54 @@ class WorkbenchCluster(SpecCluster):
         await super().scale_down(keep)
 
 
+def _running_calls(dask_worker: Any) -> int:
+    """How many tasks the worker is running now (run on the worker)."""
+    return len(dask_worker.state.executing)
+
+
+async def drain(scheduler: Any, names: list, timeout: float = DRAIN_S) -> list[str]:
+    """Retire the workers ``names`` gracefully, up to closing them: the scheduler sends
+    them no more tasks and moves the results only they hold (Dask's ``retire_workers``
+    without closing); then wait, up to ``timeout`` seconds, until the tasks they are
+    running have finished. ``scheduler`` is an RPC to the scheduler. Closing is the
+    caller's (tasks queued on them and not started move to other workers then). Returns
+    the addresses of the workers drained."""
+    from distributed.protocol.pickle import dumps
+
+    got = await scheduler.retire_workers(names=[str(k) for k in names],
+                                         close_workers=False, remove=False)
+    addrs = list(got or ())
+    msg = {"op": "run", "function": dumps(_running_calls), "args": dumps(()),
+           "kwargs": dumps({}), "wait": True}
+    busy, deadline = addrs, time.monotonic() + timeout
+    while busy and time.monotonic() < deadline:
+        try:
+            got = await scheduler.broadcast(msg=msg, workers=busy, on_error="ignore")
+        except Exception:  # noqa: BLE001 - gone already: nothing left to wait for
+            break
+        busy = [a for a, r in got.items()
+                if isinstance(r, dict) and r.get("status") == "OK" and r.get("result")]
+        if busy:
+            await asyncio.sleep(0.02)
+    return addrs
+
+
 def _index(name: Any) -> int:
     tail = str(name).rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else -1
 
 
 class ComputeAdaptive(Adaptive):
-    """Dask's ``Adaptive`` that never picks a storage worker to close."""
+    """Dask's ``Adaptive`` that never picks a storage worker to close, and lets the
+    workers it picked finish the calls they are running before they close."""
+
+    async def scale_down(self, workers: Any) -> None:
+        """Dask's retirement, after :func:`drain` (Dask's alone would cancel the calls
+        running on the workers and run them again elsewhere)."""
+        keep = [w for w in workers if not is_storage(w)]
+        if keep:
+            await drain(self.scheduler, keep)
+        await super().scale_down(keep)
 
     async def adapt(self) -> None:
         """Dask's step; on a cluster without Dask's own worker bookkeeping (the docker
@@ -126,9 +213,14 @@ class ComputeAdaptive(Adaptive):
         return [w for w in got if not is_storage(w)][:extra]
 
 
-def compute_workers(session: Any) -> list[str]:
-    """Addresses of the session's compute workers (running now)."""
-    return sorted(a for a, r in session.workers.items() if r.get("storage", 0) <= 0)
+def compute_workers(session: Any, leaving: bool = False) -> list[str]:
+    """Addresses of the session's compute workers running now; with ``leaving``, also
+    those leaving but not gone yet (they still finish the calls they run: they count in
+    worker-seconds)."""
+    ws = dict(session.workers)
+    if leaving:
+        ws.update(session.leaving)
+    return sorted(a for a, r in ws.items() if r.get("storage", 0) <= 0)
 
 
 def scale_compute(session: Any, n: int, wait: bool = True, timeout: float = 120.0) -> float:

@@ -30,12 +30,24 @@ class Session:
 
     @property
     def workers(self) -> dict[str, dict[str, float]]:
+        """The workers that take tasks: not those leaving (see ``leaving``)."""
+        return {a: r for a, (r, left) in self._members().items() if not left}
+
+    @property
+    def leaving(self) -> dict[str, dict[str, float]]:
+        """Workers retiring: they take no new tasks, and finish the ones they run."""
+        return {a: r for a, (r, left) in self._members().items() if left}
+
+    def _members(self) -> dict[str, tuple[dict[str, float], bool]]:
+        from .scaling import LEAVING
+
         # asked of the scheduler directly: client.scheduler_info() returns the client's
         # cached identity, which its periodic refresh may replace, between the fetch and
         # the read, by one without per-worker entries (workers would seem to have left)
         kw = {"n_workers": -1} if _takes_n_workers(self.client) else {}
         info = self.client.sync(self.client.scheduler.identity, **kw)["workers"]
-        return {addr: dict(w.get("resources") or {}) for addr, w in info.items()}
+        return {addr: (dict(w.get("resources") or {}), w.get("status") in LEAVING)
+                for addr, w in info.items()}
 
     @property
     def dashboard_link(self) -> str | None:
