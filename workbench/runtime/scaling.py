@@ -205,12 +205,14 @@ class ComputeAdaptive(Adaptive):
 
     async def workers_to_close(self, target: int) -> list:
         """Dask's choice among the compute workers: asked as if the storage workers
-        were not there to pick (they count in ``target``, as in Dask's own count)."""
+        were not there to pick (they count in ``target``, as in Dask's own count), and
+        never one already leaving."""
         storage = self.cluster.storage_names()
         got = await self.scheduler.workers_to_close(
             target=max(target - len(storage), 0), attribute="name")
         extra = max(len(self.plan) - target, 0)
-        return [w for w in got if not is_storage(w)][:extra]
+        plan = {str(k) for k in self.plan}      # not those already leaving
+        return [w for w in got if not is_storage(w) and str(w) in plan][:extra]
 
 
 def compute_workers(session: Any, leaving: bool = False) -> list[str]:
