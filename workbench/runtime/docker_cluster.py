@@ -77,6 +77,7 @@ class DockerCluster:
         self._closed = False
         self._tag = ""
         self._compute: list[str] = []           # compute workers asked for, oldest first
+        self.draining: set[str] = set()         # of those, leaving (Adaptive's choice)
         self._next = compute                    # the next compute worker's number
         self._observed: set[str] = set()        # worker names the scheduler has (Adaptive)
         self._scale_lock = threading.RLock()
@@ -225,7 +226,7 @@ class DockerCluster:
     def compute_names(self) -> list[str]:
         """The compute workers asked for (started or starting), oldest first."""
         with self._scale_lock:
-            return list(self._compute)
+            return [k for k in self._compute if k not in self.draining]
 
     def scale_compute(self, n: int) -> None:
         """Ask for ``n`` compute workers: new containers from the compute template (started
@@ -236,14 +237,17 @@ class DockerCluster:
             raise WorkbenchError(f"{self.name} is closed: it cannot add or remove workers.")
         gone: list[str] = []
         with self._scale_lock:
-            while len(self._compute) > max(int(n), 0):
-                gone.append(self._compute.pop())
-            c = engine.client() if len(self._compute) < n else None
-            while len(self._compute) < n:
+            live = [k for k in self._compute if k not in self.draining]
+            while len(live) > max(int(n), 0):
+                gone.append(live.pop())
+                self._compute.remove(gone[-1])
+            c = engine.client() if len(live) < n else None
+            while len(live) < n:
                 name = f"compute-{self._next}"
                 self._next += 1
                 self._worker(c, self._tag, "compute", name)
                 self._compute.append(name)
+                live.append(name)
         if gone:
             threading.Thread(target=self._retire, args=(gone,), daemon=True,
                              name="wb-docker-retire").start()

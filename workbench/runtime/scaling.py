@@ -98,13 +98,15 @@ class WorkbenchCluster(SpecCluster):
             self.worker_spec.update(self.new_worker_spec())
         self.loop.add_callback(self._correct_state)
         if leave:
-            self.loop.add_callback(self._leave, leave)
+            self.loop.add_callback(self.retire_compute, leave)
         return None
 
-    async def _leave(self, names: list[Any]) -> None:
-        """The workers named leave once the calls they are running have finished."""
+    async def retire_compute(self, names: list[Any]) -> None:
+        """The compute workers named leave once the calls they are running have
+        finished (:func:`drain`), their results moved to the workers that stay."""
         from distributed.core import Status
 
+        self.draining.update(names)
         try:
             await drain(self.scheduler_comm, names)
             # the results of the calls they finished move to the workers that stay
@@ -112,6 +114,10 @@ class WorkbenchCluster(SpecCluster):
             # where Dask wants addresses, and moves none)
             await self.scheduler_comm.retire_workers(names=[str(k) for k in names],
                                                      close_workers=False, remove=False)
+            # that retirement's status message to the workers travels on the scheduler's
+            # batched stream: let it land before their nannies close them (a worker
+            # already closing logs it as an invalid transition)
+            await asyncio.sleep(0.5)
         finally:
             for k in names:
                 self.draining.discard(k)
@@ -184,12 +190,23 @@ class ComputeAdaptive(Adaptive):
     workers it picked finish the calls they are running before they close."""
 
     async def scale_down(self, workers: Any) -> None:
-        """Dask's retirement, after :func:`drain` (Dask's alone would cancel the calls
-        running on the workers and run them again elsewhere)."""
+        """The workers leave after :func:`drain` (Dask's retirement alone would cancel
+        the calls running on them and run them again elsewhere): the local cluster's
+        ``retire_compute``; elsewhere (docker) Dask's retirement once drained."""
         keep = [w for w in workers if not is_storage(w)]
-        if keep:
+        if not keep:
+            return
+        retire = getattr(self.cluster, "retire_compute", None)
+        if retire is not None:
+            await retire(keep)
+            return
+        draining = getattr(self.cluster, "draining", set())
+        draining.update(keep)                   # scale_compute does not pick them again
+        try:
             await drain(self.scheduler, keep)
-        await super().scale_down(keep)
+            await super().scale_down(keep)
+        finally:
+            draining.difference_update(keep)
 
     async def adapt(self) -> None:
         """Dask's step; on a cluster without Dask's own worker bookkeeping (the docker
