@@ -30,6 +30,9 @@ def test_bench_reconfigure_smoke(session, tmp_path, capsys):
                              "min/lower>=0.5 not judged (--quick); "
                              "after/fresh within 10% not judged (--quick)")
         assert r["runs"] == "1" and int(r["zero"]) == int(r["zero_all"])
+        for col in ("zero_next", "zero_steady"):          # counts of 100 ms windows
+            assert 0 <= int(r[col]) <= (10 if col == "zero_next" else 15), (col, r[col])
+            assert int(r[col]) == int(r[f"{col}_all"])
         low = min(float(r["steady_Mrps"]), float(r["after_Mrps"]))
         assert math.isclose(float(r["min/lower"]), float(r["low_Mrps"]) / low, rel_tol=1e-6)
         assert 0.0 <= float(r["control"]) <= 1.0 or r["control"] == "nan", r["control"]

@@ -19,7 +19,9 @@ path) over the median window of the ``SETTLE`` seconds before the request;
 ``min/lower``: the same window over the lower of the steady rates before and after the
 switch (the bar's measure: a switch to a slower plan, such as a split that adds a hop,
 cannot keep the old plan's rate, and the bar is about the switch, not the plan chosen);
-``zero``: how many windows in between had no records; ``gap_ms``: from the last records the old plan
+``zero``: how many windows in between had no records (``zero_next``: in the second after
+*drained*, the new plan's first; ``zero_steady``: in the steady seconds before the
+request, the machine alone); ``gap_ms``: from the last records the old plan
 delivered to the first the new one did (negative: they overlapped); the phases
 (requested -> switched, -> drained). After each switch, the steady rate (``after``)
 against a fresh run started with the target configuration (``fresh``), measured right
@@ -51,7 +53,8 @@ SETTLE, QUICK_SETTLE = 4.0, 1.5
 WINDOW = 0.1
 BARS = {"min/steady": 0.5, "switch_s": 1.0, "after/fresh": 0.9, "scale_out": 1.6}
 COLUMNS = ["program", "mode", "change", "runs", "switch_s", "drained_s", "steady_Mrps",
-           "min/steady", "min/lower", "worst", "window_ok", "zero", "control", "steal%",
+           "min/steady", "min/lower", "worst", "window_ok", "zero", "zero_next",
+           "zero_steady", "control", "steal%",
            "low_steal%", "gap_ms", "after/fresh", "bars"]
 SCALE_COLUMNS = ["stage", "one_Mrps", "two_Mrps", "two/one", "loop_Mrps", "two/loop", "bar"]
 
@@ -199,7 +202,11 @@ def switch_row(run: Any, rc: Any, t: np.ndarray, rate: np.ndarray, settle: float
     row = {"switch_s": rc.seconds("switched"), "drained_s": rc.seconds("drained"),
            "steady_Mrps": steady / 1e6, "low_Mrps": low / 1e6,
            "min/steady": low / steady if steady else 0.0,
-           "zero": int((during == 0).sum()), "gap_ms": _gap(run, rc.gen),
+           "zero": int((during == 0).sum()),
+           # the bar's span ends at drained; the new plan's first second is beside it, and
+           # the steady seconds before the request for what the machine alone does
+           "zero_next": int((rate[(t > t1 + WINDOW) & (t <= t1 + 1.0)] == 0).sum()),
+           "zero_steady": int((before == 0).sum()), "gap_ms": _gap(run, rc.gen),
            "control": control(before, steady, len(during)),
            "after_t": after_span(t1, settle)}
     if steal is not None:
@@ -347,7 +354,9 @@ def main(args: Any) -> int:
         "drained over the median window of the seconds before the request; min/lower: over "
         "the lower of the steady rates before and after (bar >= 0.5, and no zero window, in "
         "every run); worst: the lowest run's min/lower; zero: windows without "
-        "records in between, all runs; control: share of stretches as long as the switch in "
+        "records in between, all runs; zero_next: empty windows in the second after "
+        "drained, all runs; zero_steady: empty windows in the steady seconds before the "
+        "request, all runs; control: share of stretches as long as the switch in "
         "the steady seconds before it that miss the same bar with nothing switching; steal%: "
         "CPU time the hypervisor took from this VM during the switch, low_steal%: during its "
         "lowest window; gap_ms: old plan's last records at the sink to the new plan's first "
@@ -364,7 +373,7 @@ def main(args: Any) -> int:
     return 0
 
 
-SUMMED = ("zero",)
+SUMMED = ("zero", "zero_next", "zero_steady")
 MEDIANS = ("switch_s", "drained_s", "steady_Mrps", "low_Mrps", "min/steady", "min/lower",
            "control", "steal%",
            "low_steal%", "gap_ms", "after_Mrps", "fresh_Mrps", "after/fresh")
@@ -382,7 +391,8 @@ def summarise(runs: list[dict], quick: bool) -> list[dict]:
                                "runs": len(rs)}
         for c in MEDIANS:
             row[c] = median(r.get(c, float("nan")) for r in rs)
-        row["zero"] = sum(r["zero"] for r in rs)
+        for c in SUMMED:
+            row[c] = sum(r[c] for r in rs)
         row["worst"] = min(r["min/lower"] for r in rs)
         met = sum(_window_ok(r) for r in rs)
         row["window_ok"] = f"{met}/{len(rs)}" if mode == "live" else ""
