@@ -12,7 +12,8 @@ class Session:
     """A connection to a Dask cluster: ``client``, ``workers``, ``dashboard_link``, ``close()``.
 
     ``workers`` maps each worker's address to its resources, e.g.
-    ``{"tcp://127.0.0.1:40123": {"compute": 1}}``.
+    ``{"tcp://127.0.0.1:40123": {"compute": 1}}``; ``leaving``, the same for the workers
+    retiring (they take no new tasks and finish the ones they run).
     """
 
     def __init__(self, client: Any, cluster: Any = None, kind: str = "local") -> None:
