@@ -20,8 +20,9 @@ NAME = "workbench-container"
 
 
 def kernels() -> list[str]:
+    # a container removed between the list and its inspection is gone: not an error
     return [c.name for c in engine.client().containers.list(
-        all=True, filters={"label": f"{engine.LABEL}.role=kernel"})]
+        all=True, filters={"label": f"{engine.LABEL}.role=kernel"}, ignore_removed=True)]
 
 
 @pytest.fixture

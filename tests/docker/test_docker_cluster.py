@@ -52,7 +52,7 @@ def numpy_reference(prog) -> np.ndarray:
 def ours(session_id: str) -> list[str]:
     c = engine.client()
     flt = {"label": [f"{engine.LABEL}.session={session_id}"]}
-    return [x.name for x in c.containers.list(all=True, filters=flt)] + \
+    return [x.name for x in c.containers.list(all=True, filters=flt, ignore_removed=True)] + \
            [n.name for n in c.networks.list(filters=flt)]
 
 

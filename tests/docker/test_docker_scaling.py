@@ -36,7 +36,7 @@ def containers(s):
     prefix = f"{s.cluster.name}-"
     flt = {"label": [f"{engine.LABEL}.session={s.cluster.session_id}"]}
     return sorted(c.name[len(prefix):] for c in engine.client().containers.list(
-        all=True, filters=flt) if not c.name.endswith("-scheduler"))
+        all=True, filters=flt, ignore_removed=True) if not c.name.endswith("-scheduler"))
 
 
 def wait_compute(s, n, timeout=120):

@@ -98,7 +98,7 @@ def cleanup(session: str | None = None, owner_: str | None = None) -> dict[str, 
     if owner_:
         filt.append(f"{LABEL}.owner={owner_}")
     removed = {"containers": 0, "networks": 0}
-    for ctr in c.containers.list(all=True, filters={"label": filt}):
+    for ctr in c.containers.list(all=True, filters={"label": filt}, ignore_removed=True):
         try:
             ctr.remove(force=True)
             removed["containers"] += 1
@@ -122,7 +122,8 @@ def reap_orphans() -> dict[str, int]:
     c = client()
     host = socket.gethostname()
     dead: set[str] = set()
-    for obj in c.containers.list(all=True, filters={"label": f"{LABEL}=1"}) + \
+    for obj in c.containers.list(all=True, filters={"label": f"{LABEL}=1"},
+                                 ignore_removed=True) + \
             c.networks.list(filters={"label": f"{LABEL}=1"}):
         own = (obj.attrs.get("Config", {}).get("Labels") or obj.attrs.get("Labels") or {}
                ).get(f"{LABEL}.owner", "")
