@@ -215,9 +215,11 @@ def test_reactive_retires_a_worker_after_the_calls_it_runs(small, tmp_path):
     fn, starts = _marked_calls(tmp_path)
     a = wb.autoscale("reactive", minimum=1, maximum=3, session=small)
     try:
-        calls = [fn(6.0, i) for i in range(6)]  # Dask's Adaptive retires busy workers:
-        _until(lambda: len(starts()) == 6, "six calls started")   # 6 s of work on 6 threads
-        _until(lambda: small.leaving, "Adaptive retiring a worker") # is under its 5 s target
+        # Dask's Adaptive retires busy workers here: it takes a task it has not seen finish
+        # for 0.5 s of work, so six running calls look like 3 s, under its 5 s target
+        calls = [fn(6.0, i) for i in range(6)]
+        _until(lambda: len(starts()) == 6, "six calls started")
+        _until(lambda: small.leaving, "Adaptive retiring a worker")
         leaving = set(small.leaving)
         assert sorted(c.result(timeout=60) for c in calls) == list(range(6))
     finally:
