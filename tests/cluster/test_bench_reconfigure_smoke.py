@@ -23,8 +23,16 @@ def test_bench_reconfigure_smoke(session, tmp_path, capsys):
             "scale 1->2", "scale 2->1", "running_sum compute->storage",
             "running_sum storage->compute")]
     for r in rows:
-        for col in ("switch_s", "drained_s", "steady_Mrps", "fresh_Mrps"):
+        for col in ("switch_s", "drained_s", "steady_Mrps"):
             assert math.isfinite(float(r[col])) and float(r[col]) > 0, (r["change"], col)
+        # after/fresh: one pair (--quick) of runs of their own per live switch
+        live = r["mode"] == "live"
+        pairs = [tuple(map(float, p.split("/"))) for p in r["after/fresh_all"].split()]
+        assert len(pairs) == (1 if live else 0), r["after/fresh_all"]
+        for a, f in pairs:
+            assert a > 0 and f > 0
+            assert math.isclose(float(r["after/fresh"]), a / f, rel_tol=2e-3)
+        assert math.isfinite(float(r["fresh_Mrps"])) == live, r["fresh_Mrps"]
         assert int(r["zero"]) >= 0 and math.isfinite(float(r["gap_ms"]))
         assert r["bars"] == ("baseline" if r["mode"] == "restart" else
                              "min/lower>=0.5 not judged (--quick); "
