@@ -245,13 +245,12 @@ def scenario(name: str, mode: str, session: Any, settle: float) -> list[dict]:
         rcs = []
         for label, par, place in changes(prog):
             rcs.append((label, run.reconfigure(parallelism=par or None,
-                                               placement=place or None, mode=mode).wait(120),
-                        par, place))
+                                               placement=place or None, mode=mode).wait(120)))
             time.sleep(settle)
         run.stop()
     t, rate = windows(run)
     rows = []
-    for label, rc, _, _ in rcs:
+    for label, rc in rcs:
         row = {"program": name, "mode": mode, "change": label,
                **switch_row(run, rc, t, rate, settle, steal)}
         row["after_Mrps"] = after_rate(t, rate, row.pop("after_t")) / 1e6
@@ -311,11 +310,11 @@ def paired(name: str, session: Any, pairs: int, gap: float, span: float
     build, changes = SCENARIOS[name]
     prog = build()
     warm_sources(session, prog)
+    legs = {"after": _after_leg, "fresh": _fresh_leg}
     out: dict[str, list[tuple[float, float]]] = {}
     for i, (label, _, _) in enumerate(changes(prog)):
         got = []
         for j in range(pairs):
-            legs = {"after": _after_leg, "fresh": _fresh_leg}
             order = ("after", "fresh") if j % 2 == 0 else ("fresh", "after")
             rates = {leg: legs[leg](name, i, session, gap, span) for leg in order}
             got.append((rates["after"], rates["fresh"]))
