@@ -176,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     b.add_argument("--trials", type=int, default=None,
                    help="recovery: how many times a worker is killed (default 5)")
+    b.add_argument("--pairs", type=int, default=None,
+                   help="reconfigure: pairs of runs (reconfigured, fresh) per switch for "
+                        "after/fresh (default 7)")
     b.set_defaults(fn=_bench)
 
     args = p.parse_args(argv)

@@ -26,10 +26,10 @@ delivered to the first the new one did (negative: they overlapped); the phases
 (requested -> switched, -> drained). ``after_Mrps``: the steady rate after the switch
 in that run (for ``min/lower``). The bar that the new plan is really the new plan has runs
 of its own (this machine's speed drifts more than the bar's 10 % from one run to the
-next): for each switch, ``--repeat`` pairs of a run reconfigured to the switch's target
-(its changes ``gap`` seconds apart, then ``span`` seconds of steady rate) and a fresh run
-started with the target configuration (the same ``span``), back to back, the order
-alternating; ``after/fresh`` is the median of the pairs' ratios (each pair in
+next): for each switch, ``--pairs`` pairs (default 7) of a run reconfigured to the
+switch's target (its changes ``gap`` seconds apart, then ``span`` seconds of steady
+rate) and a fresh run started with the target configuration (the same ``span``), back to
+back, the order alternating; ``after/fresh`` is the median of the pairs' ratios (each pair in
 ``after/fresh_all``), and the bar asks it within 10 %, both ways.
 
 Every scenario runs ``--repeat`` times (one row per switch: medians over the repetitions,
@@ -55,6 +55,7 @@ from .common import median, report, verdict
 
 SETTLE, QUICK_SETTLE = 4.0, 1.5
 PAIRED, PAIRED_QUICK = (1.0, 6.0), (0.5, 1.0)   # after/fresh pairs: (gap, span) seconds
+PAIRS = 7   # pairs per switch: 3 left a 0.75-1.14 spread deciding a 10 % bar (data/bench, 10b6a53)
 WINDOW = 0.1
 BARS = {"min/steady": 0.5, "switch_s": 1.0, "after/fresh": 0.9, "scale_out": 1.6}
 COLUMNS = ["program", "mode", "change", "runs", "switch_s", "drained_s", "steady_Mrps",
@@ -364,6 +365,8 @@ def main(args: Any) -> int:
     quick = getattr(args, "quick", False)
     repeat = 1 if quick else max(1, int(getattr(args, "repeat", 3)))
     settle = QUICK_SETTLE if quick else SETTLE
+    asked = getattr(args, "pairs", None)
+    pairs_n = max(1, int(asked)) if asked else (1 if quick else PAIRS)
     names = getattr(args, "programs", None) or list(SCENARIOS)
     session = getattr(args, "session", None)
     owned = session is None and current() is None
@@ -381,7 +384,7 @@ def main(args: Any) -> int:
         # switches above: the bar asks 10 %, and this machine drifts more than that
         # from one run to the next (steady rates of one configuration 50-124 M/s)
         after = {(name, label): got for name in names for label, got in
-                 paired(name, session, repeat, *(PAIRED_QUICK if quick else PAIRED)).items()}
+                 paired(name, session, pairs_n, *(PAIRED_QUICK if quick else PAIRED)).items()}
         pairs = [scale_out(session, settle) for _ in range(repeat)]
         loop = loop_rate()
     finally:
@@ -410,7 +413,7 @@ def main(args: Any) -> int:
         "lowest window; gap_ms: old plan's last records at the sink to the new plan's first "
         "(negative: overlap); switch_s: requested -> switched (bar: median <= 1 s, "
         f"quickstart, live: {median(live):.3f} s over {len(live)} switches); after/fresh: "
-        f"{repeat} pair(s) of runs of their own, a run reconfigured to the switch's target "
+        f"{pairs_n} pair(s) of runs of their own, a run reconfigured to the switch's target "
         "and a fresh run of the target configuration back to back (order alternating), "
         f"steady rates over {(PAIRED_QUICK if quick else PAIRED)[1]:g} s each: the median "
         "of their ratios (bar: within 10 %, both ways); after_Mrps: the steady rate after "
