@@ -177,3 +177,49 @@ def test_a_finished_run_cannot_be_reconfigured(session):
     run = (wb.sources.array(np.zeros(4096)) >> scale).run().wait()
     with pytest.raises(wb.RunError, match="finished: only a running program"):
         run.reconfigure(parallelism={"scale": 2})
+
+
+def _fence_on_a_worker(lead_s: float, dask_worker=None) -> dict:
+    """On a real worker: a reader claims 200 sequence numbers about a millisecond apart;
+    phase 1 of a stop with ``lead_s``; what the reader may still claim before phase 2,
+    and what it may not."""
+    import threading
+
+    from workbench.runtime.stream import worker as W
+    from workbench.runtime.stream.instance import _claim
+
+    run_id = f"fence-test-{lead_s}"
+    rs = W.run_state(dask_worker, run_id)
+    try:
+        for seq in range(200):
+            assert _claim(rs, 0, "r", seq)
+            time.sleep(0.001)
+        high = W.reader_positions(run_id, dask_worker, gen=0, lead_s=lead_s)
+        went_on = [s for s in range(200, high + 1) if _claim(rs, 0, "r", s, patience=1.0)]
+        got: dict = {}
+        t = threading.Thread(target=lambda: got.update(at_fence=_claim(rs, 0, "r", high + 1)))
+        t.start()
+        t.join(0.3)
+        waited = t.is_alive()                 # held at the fence until the stop point
+        W.stop_readers_at(run_id, high + 1, dask_worker, gen=0)
+        t.join(5)
+        return {"high": high, "went_on": len(went_on), "waited": waited,
+                "at_fence": got.get("at_fence")}
+    finally:
+        W.abort(run_id, dask_worker)
+        W.dataplane(dask_worker).runs.pop(run_id, None)
+
+
+def test_a_live_switch_lets_the_old_readers_read_on_while_the_stop_point_is_decided(session):
+    """Phase 1 of a live switch gives the old readers a fence about ``lead_s`` of reading
+    ahead: they claim up to it without waiting for phase 2 (the source does not pause
+    for the client's round trip), wait at it, and read nothing at or past the stop
+    point. Phase 1 of a stop (no lead) holds them at once."""
+    addr = sorted(session.client.scheduler_info()["workers"])[0]
+    live = session.client.run(_fence_on_a_worker, 0.05, workers=[addr])[addr]
+    # about 1,000 claims/s for 50 ms: tens of sequence numbers past the last claim (199)
+    assert 5 <= live["went_on"] == live["high"] - 199 <= 100, live
+    assert live["waited"] and live["at_fence"] is False, live
+    stop = session.client.run(_fence_on_a_worker, 0.0, workers=[addr])[addr]
+    assert stop["high"] == 199 and stop["went_on"] == 0, stop
+    assert stop["waited"] and stop["at_fence"] is False, stop

@@ -1,7 +1,8 @@
 """``workbench bench reconfigure``: live reconfiguration against stop-and-restart, on a
 program that streams flat out.
 
-Scenarios (each a run of the Dask engine, sink ``discard``, metrics every 0.1 s):
+Scenarios (each a run of the Dask engine, sink ``discard``, metrics every 10 ms, the
+sink's records counted in 100 ms windows):
 
 - ``quickstart`` (``scale >> mean4 >> running_sum``) and ``FMRadio`` (the StreamIt
   program): its heaviest parallel stage 1 -> 2 -> 1 instances (quickstart: ``scale``;
@@ -57,6 +58,7 @@ SETTLE, QUICK_SETTLE = 4.0, 1.5
 PAIRED, PAIRED_QUICK = (1.0, 6.0), (0.5, 1.0)   # after/fresh pairs: (gap, span) seconds
 PAIRS = 7   # pairs per switch: 3 left a 0.75-1.14 spread deciding a 10 % bar (data/bench, 10b6a53)
 WINDOW = 0.1
+SAMPLE = 0.01     # the runs' metric interval: a 100 ms window spans ten samples
 BARS = {"min/steady": 0.5, "switch_s": 1.0, "after/fresh": 0.9, "scale_out": 1.6}
 COLUMNS = ["program", "mode", "change", "runs", "switch_s", "drained_s", "steady_Mrps",
            "min/steady", "min/lower", "worst", "window_ok", "zero", "zero_next",
@@ -122,14 +124,29 @@ SCENARIOS = {
 # --- measuring a run ---------------------------------------------------------------------------
 
 def windows(run: Any, width: float = WINDOW) -> tuple[np.ndarray, np.ndarray]:
-    """Sink records per second in windows of ``width`` seconds (the run's clock)."""
+    """Sink records per second in windows of ``width`` seconds (the run's clock).
+
+    Each metric row counts the records of the interval that ends at its ``time`` (its
+    length: ``records / records_per_s``); its records are spread evenly over that
+    interval, so a window gets its share of each row that overlaps it. Counting a row
+    whole in the window its end falls in would alias: every worker samples on its own
+    clock, and when the sink's last stage moves to another worker the two samplers'
+    phases differ, so one window can hold the old sampler's last, partial interval
+    and not yet the new one's first (a dip that is the clocks, not the stream), and a
+    sampler that runs a little late leaves a window without a row (an empty window
+    with records flowing)."""
     m = run.metrics
-    sink = m[m.stage == "sink"]
+    sink = m[(m.stage == "sink") & (m.records > 0)]
     if not len(sink):
         return np.zeros(0), np.zeros(0)
-    k = np.floor(sink.time.to_numpy() / width).astype(int)
-    rec = np.bincount(k, weights=sink.records.to_numpy())
-    return np.arange(len(rec)) * width, rec / width
+    end = sink.time.to_numpy(float)
+    rec = sink.records.to_numpy(float)
+    start = np.maximum(end - rec / sink.records_per_s.to_numpy(float), 0.0)
+    edges = np.arange(int(np.ceil(end.max() / width)) + 1) * width
+    # records delivered by each edge (each row's uniform over [start, end]), summed
+    span = np.maximum(end - start, 1e-9)
+    upto = np.clip((edges[:, None] - start[None, :]) / span[None, :], 0.0, 1.0) @ rec
+    return edges[:-1], np.diff(upto) / width
 
 
 def _gap(run: Any, gen: int) -> float:
@@ -241,7 +258,7 @@ def scenario(name: str, mode: str, session: Any, settle: float) -> list[dict]:
     prog = build()
     warm_sources(session, prog)
     with Steal() as steal:
-        run = prog.run(engine="dask", sink="discard", session=session, interval=WINDOW)
+        run = prog.run(engine="dask", sink="discard", session=session, interval=SAMPLE)
         time.sleep(settle)
         rcs = []
         for label, par, place in changes(prog):
@@ -276,7 +293,7 @@ def _after_leg(name: str, i: int, session: Any, gap: float, span: float) -> floa
     steady rate over ``span`` seconds from ``gap`` after the last one drained."""
     build, changes = SCENARIOS[name]
     prog = build()
-    run = prog.run(engine="dask", sink="discard", session=session, interval=WINDOW)
+    run = prog.run(engine="dask", sink="discard", session=session, interval=SAMPLE)
     time.sleep(gap)
     for _, par, place in changes(prog)[:i + 1]:
         rc = run.reconfigure(parallelism=par or None, placement=place or None).wait(120)
@@ -294,7 +311,7 @@ def _fresh_leg(name: str, i: int, session: Any, gap: float, span: float) -> floa
     build, changes = SCENARIOS[name]
     prog = build()
     par, place = target(changes(prog), i)
-    run = prog.run(engine="dask", sink="discard", session=session, interval=WINDOW,
+    run = prog.run(engine="dask", sink="discard", session=session, interval=SAMPLE,
                    parallelism=par, placement=place)
     time.sleep(gap + span + 0.25)
     run.stop()
@@ -329,7 +346,7 @@ def scale_out(session: Any, settle: float) -> tuple[float, float]:
     """Steady rate of ``heavy`` on one instance, then (reconfigured) on two."""
     prog = heavy_program()
     warm_sources(session, prog)
-    run = prog.run(engine="dask", sink="discard", session=session, interval=WINDOW)
+    run = prog.run(engine="dask", sink="discard", session=session, interval=SAMPLE)
     time.sleep(settle)
     rc = run.reconfigure(parallelism={"heavy": 2}).wait(120)
     time.sleep(settle)

@@ -59,11 +59,12 @@ def one(session: Any, policy: str, p: dict, seed: int) -> dict:
     tuned = {"target_duration": p["slo_ms"] / 1e3} if policy == "reactive-slo" else {}
     scaler = wb.autoscale(kind, minimum=n, maximum=p["maximum"], slo_ms=p["slo_ms"],
                           interval=p["interval"], season_s=p["period_s"],
-                          service_s=p["service_s"], session=session, **tuned)
+                          service_s=p["service_s"], session=session,
+                          utilization=p.get("utilization", 0.8), **tuned)
     if policy == "fixed-max":
         scale_compute(session, p["maximum"])        # held from the start
     trace = Trace.periodic(p["period_s"], p["periods"], p["base"], p["peak"], p["bursts"],
-                           seed=seed)
+                           burst_s=p.get("burst_s", 3.0), seed=seed)
     samples: list[tuple[float, int]] = []
     t0 = time.monotonic()
     r = replay(fn, trace, p["service_s"], seed=seed)

@@ -153,30 +153,51 @@ def _running_calls(dask_worker: Any) -> int:
     return len(dask_worker.state.executing)
 
 
+def _stop_heartbeat(dask_worker: Any) -> bool:
+    """Stop the worker's heartbeats to the scheduler (run on a worker about to close)."""
+    pc = dask_worker.periodic_callbacks.get("heartbeat")
+    if pc is not None:
+        pc.stop()
+    return pc is not None
+
+
+async def _broadcast(scheduler: Any, fn: Any, workers: list[str]) -> dict:
+    """``fn(dask_worker)`` on ``workers`` through the scheduler RPC ``scheduler``: each
+    worker's reply (``{"status": "OK", "result": ...}``, or an error); workers gone
+    already are left out."""
+    from distributed.protocol.pickle import dumps
+
+    if not workers:
+        return {}
+    msg = {"op": "run", "function": dumps(fn), "args": dumps(()), "kwargs": dumps({}),
+           "wait": True}
+    try:
+        return await scheduler.broadcast(msg=msg, workers=workers, on_error="ignore")
+    except Exception:  # noqa: BLE001 - gone already
+        return {}
+
+
 async def drain(scheduler: Any, names: list, timeout: float = DRAIN_S) -> list[str]:
     """Retire the workers ``names`` gracefully, up to closing them: the scheduler sends
     them no more tasks and moves the results only they hold (Dask's ``retire_workers``
     without closing); then wait, up to ``timeout`` seconds, until the tasks they are
     running have finished. ``scheduler`` is an RPC to the scheduler. Closing is the
-    caller's (tasks queued on them and not started move to other workers then). Returns
-    the addresses of the workers drained."""
-    from distributed.protocol.pickle import dumps
-
+    caller's (tasks queued on them and not started move to other workers then); their
+    heartbeats stop here (one in flight while a worker closes fails, and Dask prints
+    its traceback: a worker leaving is not a fault). Returns the addresses drained."""
     got = await scheduler.retire_workers(names=[str(k) for k in names],
                                          close_workers=False, remove=False)
     addrs = list(got or ())
-    msg = {"op": "run", "function": dumps(_running_calls), "args": dumps(()),
-           "kwargs": dumps({}), "wait": True}
     busy, deadline = addrs, time.monotonic() + timeout
     while busy and time.monotonic() < deadline:
-        try:
-            got = await scheduler.broadcast(msg=msg, workers=busy, on_error="ignore")
-        except Exception:  # noqa: BLE001 - gone already: nothing left to wait for
-            break
+        got = await _broadcast(scheduler, _running_calls, busy)
+        if not got:
+            break                                   # gone already: nothing to wait for
         busy = [a for a, r in got.items()
                 if isinstance(r, dict) and r.get("status") == "OK" and r.get("result")]
         if busy:
             await asyncio.sleep(0.02)
+    await _broadcast(scheduler, _stop_heartbeat, addrs)
     return addrs
 
 

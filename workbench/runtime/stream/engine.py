@@ -34,6 +34,8 @@ from .instance import InstanceSpec, instance_main
 from .recovery import Recovering
 from .results import Results
 
+SWITCH_LEAD_S = 0.1   # a live switch's old readers read on this long while S is decided
+
 
 def _loss_like(error: BaseException | None) -> bool:
     """An error a lost worker causes (a closed connection, a task whose worker died, a
@@ -467,7 +469,10 @@ class DaskRun(Recovering, Generations, Results, Run):
         ``then`` (a live switch), phase 2 also tells generation ``then`` to start there."""
         client = self.session.client
         readers = sorted(set(gen.plan.units[0].workers))
-        where = client.run(W.reader_positions, self.wire, workers=readers, gen=gen.index)
+        # a live switch: the old readers read on for SWITCH_LEAD_S while the stop point is
+        # decided (phase 2 is one more round trip away), rather than pause for it
+        where = client.run(W.reader_positions, self.wire, workers=readers, gen=gen.index,
+                           lead_s=SWITCH_LEAD_S if then is not None else 0.0)
         claimed = [v for v in where.values() if v is not None]
         stop_at = max(claimed) + 1 if claimed else (gen.start or 0)
         if then is None:

@@ -304,11 +304,12 @@ def _inputs(spec: InstanceSpec, source: Any, rs: Any, inbox: Any, start: int = 0
 
 def _claim(rs: Any, gen: int, name: str, seq: int, patience: float = 60.0) -> bool:
     """Claim ``seq`` for reading (see ``RunState``): ``False`` when this generation stops
-    below it. While a stop is being decided, wait for its point (a client gone for
-    ``patience`` seconds ends the run)."""
+    below it. While a stop is being decided, wait for its point from the fence on (a
+    client gone for ``patience`` seconds ends the run)."""
     deadline = time.monotonic() + patience
     with rs.claims:
-        while rs.stop_requested.get(gen) and gen not in rs.stop_at:
+        while (rs.stop_requested.get(gen) and gen not in rs.stop_at
+               and seq >= rs.fence.get(gen, seq)):
             if rs.abort.is_set() or time.monotonic() > deadline:
                 raise Aborted()
             rs.claims.wait(0.05)
@@ -317,6 +318,8 @@ def _claim(rs: Any, gen: int, name: str, seq: int, patience: float = 60.0) -> bo
         if gen in rs.stop_at and seq >= rs.stop_at[gen]:
             return False
         rs.readers[(gen, name)] = seq
+        if gen not in rs.first_claims:
+            rs.first_claims[gen] = (time.monotonic(), seq)
         return True
 
 

@@ -5,10 +5,12 @@ baseline.
 (re-fused for the new placement: stages that become co-located fuse, a stage that moves
 away splits out; the compile thread runs at a lower priority than the data path); start
 the new instances (they load their code, a batch of zeros through it, at a lower priority
-too, and wait); switch at a batch boundary ``S`` (one round trip: the old readers stop
-claiming, ``S`` is one past the highest batch they claimed, the new readers start at
-``S``); each old instance, after its last batch, sends each new instance that depends on
-it its part of its cut straight to that instance's worker; a new instance that takes
+too, and wait); switch at a batch boundary ``S`` (two round trips, at the run's own
+priority: the old readers get a fence a tenth of a second of reading ahead of where they
+are and read on up to it, ``S`` is the highest fence, the new readers start at ``S``;
+the source does not pause while ``S`` is decided); each old instance, after its last
+batch, sends each new instance that depends on it its part of its cut straight to that
+instance's worker; a new instance that takes
 something over starts as soon as it has the parts of exactly the old instances that held
 it (a keyed stage's groups from their old owners); the old instances drain and are freed.
 Stateless new instances start at ``S`` at once. Nothing stops.
@@ -125,7 +127,6 @@ class Reconfiguration:
     def execute(self) -> None:
         """Run the procedure (in the run's reconfiguration thread)."""
         try:
-            W.lower_priority()
             self._execute()
         except BaseException as exc:  # noqa: BLE001 - reported through wait(); run untouched
             if not isinstance(exc, WorkbenchError):
@@ -143,7 +144,10 @@ class Reconfiguration:
         run = self.run
         if run.done:
             raise RunError("the run ended before the reconfiguration could start.")
-        arts = run._preflight(self.plan)
+        # planning, compiling and loading compete with the running plan on two cores:
+        # at a lower priority; the switch itself (round trips while the old readers run
+        # up to their fence) at the run's own
+        arts = W.at_low_priority(lambda: run._preflight(self.plan))
         self.phase("compiled", f"{len(arts)} segment(s): "
                    + ", ".join(s for u in self.plan.units for s in u.segments))
         old = run.current
@@ -151,7 +155,8 @@ class Reconfiguration:
         gen.takeovers = {(t.unit, t.index): t for t in takeovers(old.plan, self.plan)}
         if run.compiler.local:          # new instances load their code before the switch
             try:
-                gen.inputs = unit_inputs(self.plan.units, run.pipeline.source)
+                gen.inputs = W.at_low_priority(
+                    lambda: unit_inputs(self.plan.units, run.pipeline.source))
             except Exception:  # noqa: BLE001 - best effort: their first batch loads it
                 gen.inputs = {}
         self._expected = len(gen.takeovers)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import threading
@@ -25,8 +26,12 @@ class RunState:
         # lock before they read it; once a stop is requested they claim nothing more until
         # the stop point is known, then read everything below it, so that the output of a
         # stopped run (or of a generation handing over to the next) is the output of a
-        # whole prefix of its source
+        # whole prefix of its source. A live switch asks them to go on a little first:
+        # below ``fence`` they keep claiming while the stop point is decided (see
+        # reader_positions), so the source does not pause for the client's round trip
         self.stop_requested: dict[int, bool] = {}
+        self.fence: dict[int, int] = {}
+        self.first_claims: dict[int, tuple[float, int]] = {}   # gen -> (time, seq)
         self.stop_at: dict[int, int] = {}
         self.start_at: dict[int, int] = {0: 0}   # generation -> its first sequence number
         self.readers: dict[tuple[int, str], int] = {}   # (gen, reader) -> its last claim
@@ -192,17 +197,31 @@ def prepare(run_id: str, t0: float, interval: float, token: str, dask_worker: An
     return True
 
 
-def reader_positions(run_id: str, dask_worker: Any, gen: int = 0) -> int | None:
-    """Stop, phase 1: from now on this worker's source readers of generation ``gen``
-    claim no new sequence number until the stop point arrives; returns the highest one
-    they claimed (None: no reader here, or none claimed yet). A reader busy with its claim
-    (blocked on credits, say) goes on with it: nothing waits for it here."""
+def reader_positions(run_id: str, dask_worker: Any, gen: int = 0, lead_s: float = 0.0
+                     ) -> int | None:
+    """Stop, phase 1: this worker's source readers of generation ``gen`` claim no
+    sequence number from the fence on until the stop point arrives; returns the highest
+    one they may have claimed by then (None: no reader here, or none claimed yet). The
+    fence is one past their highest claim, plus (``lead_s`` > 0, a live switch) the
+    sequence numbers they claim in ``lead_s`` seconds at their rate so far: they read on
+    while the client decides, instead of waiting for its round trip. A reader busy with
+    its claim (blocked on credits, say) goes on with it: nothing waits for it here."""
     rs = dataplane(dask_worker).runs.get(run_id)
     if rs is None:
         return None
     with rs.lock:
         rs.stop_requested[gen] = True
-        return max((v for (g, _), v in rs.readers.items() if g == gen), default=None)
+        high = max((v for (g, _), v in rs.readers.items() if g == gen), default=None)
+        if high is None:
+            return None
+        ahead = 0
+        first = rs.first_claims.get(gen)
+        if lead_s > 0 and first is not None:
+            took = time.monotonic() - first[0]
+            if took > 0:
+                ahead = math.ceil((high - first[1]) / took * lead_s)
+        rs.fence[gen] = high + 1 + max(ahead, 0)
+        return rs.fence[gen] - 1
 
 
 def stop_readers_at(run_id: str, stop_at: int, dask_worker: Any, gen: int = 0) -> bool:
