@@ -11,6 +11,7 @@ import pytest
 import workbench as wb
 from workbench.errors import WorkbenchError
 from workbench.observe.widgets import PLOTLY_MIME, FunctionsBoard, wait_updates
+from workbench.placement.scaling import least_worker_seconds
 from workbench.runtime.scaling import compute_workers, scale_compute
 from workbench.workloads.trace import Trace, hold, replay
 
@@ -141,7 +142,15 @@ def test_bench_scaling_smoke(small, tmp_path):
     args = SimpleNamespace(out=str(tmp_path), repeat=1, quick=True, session=small)
     assert scaling.main(args) == 0
     t = pd.read_csv(tmp_path / "scaling.csv").set_index("policy")
-    assert list(t.index) == list(scaling.POLICIES)
+    bound = "bound: least that keeps up"
+    assert list(t.index) == [*scaling.POLICIES, bound]
+    # the last row: the fewest worker-seconds that keep up with the replayed trace
+    q = scaling.QUICK
+    trace = Trace.periodic(q["period_s"], q["periods"], q["base"], q["peak"], q["bursts"],
+                           seed=1)
+    assert t.loc[bound, "worker_s"] == pytest.approx(least_worker_seconds(
+        trace.rate, trace.bin_s, q["service_s"], small.sizes[2], q["minimum"]))
+    t = t.loc[list(scaling.POLICIES)]
     assert t["calls"].nunique() == 1 and (t["failed"] == 0).all()   # one trace for all
     assert t.loc["fixed-max", "max_workers"] == scaling.QUICK["maximum"]
     assert t.loc["fixed-max", "worker_s"] > t.loc["fixed-min", "worker_s"]

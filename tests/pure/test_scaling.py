@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.placement.scaling import Forecaster, workers_for
+from workbench.placement.scaling import Forecaster, least_worker_seconds, workers_for
 from workbench.workloads.trace import Trace
 
 
@@ -69,3 +69,9 @@ def test_a_trace_from_csv_and_its_errors(tmp_path) -> None:
     uneven.write_text("time,rate\n0,1\n1,1\n3,1\n")
     with pytest.raises(ValueError, match="evenly spaced"):
         Trace.from_csv(str(uneven))
+
+
+def test_least_worker_seconds_is_the_fewest_workers_that_keep_up_in_each_bin() -> None:
+    # 2 threads of 100 ms calls: 20 calls/s per worker; a worker at least
+    assert least_worker_seconds([0.0, 20.0, 20.5, 80.0], 1.0, 0.1, 2) == 1 + 1 + 2 + 4
+    assert least_worker_seconds([5.0] * 4, 0.5, 0.1, 2, minimum=2) == 4.0

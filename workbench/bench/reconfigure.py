@@ -123,7 +123,8 @@ SCENARIOS = {
 
 # --- measuring a run ---------------------------------------------------------------------------
 
-def windows(run: Any, width: float = WINDOW) -> tuple[np.ndarray, np.ndarray]:
+def windows(run: Any, width: float = WINDOW, spread: float = 2 * SAMPLE
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Sink records per second in windows of ``width`` seconds (the run's clock).
 
     Each metric row counts the records of the interval that ends at its ``time`` (its
@@ -134,14 +135,17 @@ def windows(run: Any, width: float = WINDOW) -> tuple[np.ndarray, np.ndarray]:
     phases differ, so one window can hold the old sampler's last, partial interval
     and not yet the new one's first (a dip that is the clocks, not the stream), and a
     sampler that runs a little late leaves a window without a row (an empty window
-    with records flowing)."""
+    with records flowing). A row over more than ``spread`` seconds (its sampler held
+    up, by a worker loading code, say) is spread over its last ``spread`` seconds
+    only: when in it its records came is not known, and a gap must not be filled."""
     m = run.metrics
     sink = m[(m.stage == "sink") & (m.records > 0)]
     if not len(sink):
         return np.zeros(0), np.zeros(0)
     end = sink.time.to_numpy(float)
     rec = sink.records.to_numpy(float)
-    start = np.maximum(end - rec / sink.records_per_s.to_numpy(float), 0.0)
+    start = np.maximum(end - np.minimum(rec / sink.records_per_s.to_numpy(float), spread),
+                       0.0)
     edges = np.arange(int(np.ceil(end.max() / width)) + 1) * width
     # records delivered by each edge (each row's uniform over [start, end]), summed
     span = np.maximum(end - start, 1e-9)

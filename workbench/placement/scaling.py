@@ -15,12 +15,15 @@ worker has, at a target utilization.
 ([1, 5, 9, 5], 'holt-winters')
 >>> workers_for(40.0, service_s=0.05, threads=2, utilization=0.8)
 2
+>>> least_worker_seconds([10.0, 30.0, 50.0], bin_s=1.0, service_s=0.1, threads=2)
+6.0
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -92,3 +95,15 @@ def workers_for(rate: float, service_s: float, threads: int, utilization: float 
     each at ``utilization`` (at least one)."""
     busy = max(rate, 0.0) * max(service_s, 0.0)
     return max(1, math.ceil(busy / (max(threads, 1) * utilization) - 1e-9))
+
+
+def least_worker_seconds(rate: Any, bin_s: float, service_s: float, threads: int,
+                         minimum: int = 1) -> float:
+    """The fewest worker-seconds that keep up with an arrival-rate trace (``rate``:
+    calls/s per bin of ``bin_s`` seconds): in each bin, the fewest workers whose threads
+    serve the arrivals at utilization 1 (at least ``minimum``). A lower bound for every
+    policy, even one that knows the trace beforehand and starts workers at once: one
+    that spends less lets the queue grow."""
+    r = np.maximum(np.asarray(rate, float), 0.0)
+    need = np.maximum(minimum, np.ceil(r * service_s / max(threads, 1) - 1e-9))
+    return float(need.sum() * bin_s)

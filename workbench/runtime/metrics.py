@@ -201,6 +201,7 @@ class Recorder:
         return rows, chans
 
     def start(self) -> Recorder:
+        self._last_t = time.time()      # the first sample covers the time from here on
         def loop() -> None:
             while not self._stop.wait(self.interval):
                 self.sample()
