@@ -144,13 +144,17 @@ def windows(run: Any, width: float = WINDOW, spread: float = 2 * SAMPLE
         return np.zeros(0), np.zeros(0)
     end = sink.time.to_numpy(float)
     rec = sink.records.to_numpy(float)
+    spread = min(spread, width)               # a row then touches at most two windows
     start = np.maximum(end - np.minimum(rec / sink.records_per_s.to_numpy(float), spread),
                        0.0)
-    edges = np.arange(int(np.ceil(end.max() / width)) + 1) * width
-    # records delivered by each edge (each row's uniform over [start, end]), summed
-    span = np.maximum(end - start, 1e-9)
-    upto = np.clip((edges[:, None] - start[None, :]) / span[None, :], 0.0, 1.0) @ rec
-    return edges[:-1], np.diff(upto) / width
+    k0 = np.floor(start / width).astype(int)
+    k1 = np.floor(end / width).astype(int)
+    # the share of each row before the edge between its two windows (1 within one)
+    first = np.where(k1 > k0, (k1 * width - start) / np.maximum(end - start, 1e-12), 1.0)
+    n = int(k1.max()) + 1
+    got = (np.bincount(k0, weights=rec * first, minlength=n)
+           + np.bincount(k1, weights=rec * (1.0 - first), minlength=n))
+    return np.arange(n) * width, got / width
 
 
 def _gap(run: Any, gen: int) -> float:
