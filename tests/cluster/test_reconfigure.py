@@ -190,6 +190,7 @@ def _fence_on_a_worker(lead_s: float, dask_worker=None) -> dict:
 
     run_id = f"fence-test-{lead_s}"
     rs = W.run_state(dask_worker, run_id)
+    rs.first_claims[0] = (time.monotonic(), 0)     # the reader starts, as _inputs records
     try:
         for seq in range(200):
             assert _claim(rs, 0, "r", seq)

@@ -64,12 +64,11 @@ def one(session: Any, policy: str, p: dict, seed: int) -> dict:
     tuned = {"target_duration": p["slo_ms"] / 1e3} if policy == "reactive-slo" else {}
     scaler = wb.autoscale(kind, minimum=n, maximum=p["maximum"], slo_ms=p["slo_ms"],
                           interval=p["interval"], season_s=p["period_s"],
-                          service_s=p["service_s"], session=session,
-                          utilization=p.get("utilization", 0.8), **tuned)
+                          service_s=p["service_s"], session=session, **tuned)
     if policy == "fixed-max":
         scale_compute(session, p["maximum"])        # held from the start
     trace = Trace.periodic(p["period_s"], p["periods"], p["base"], p["peak"], p["bursts"],
-                           burst_s=p.get("burst_s", 3.0), seed=seed)
+                           seed=seed)
     samples: list[tuple[float, int]] = []
     t0 = time.monotonic()
     r = replay(fn, trace, p["service_s"], seed=seed)
@@ -82,10 +81,9 @@ def one(session: Any, policy: str, p: dict, seed: int) -> dict:
     ts = np.asarray([0.0] + [t for t, _ in samples])
     ws = np.asarray([samples[0][1]] + [w for _, w in samples], float)
     worker_s = float(np.sum(np.diff(ts) * ws[:-1]))
-    threads = int(session.sizes[2]) if session.sizes else 2
     return {"policy": policy, "calls": int(lat.size),
             "bound_worker_s": least_worker_seconds(trace.rate, trace.bin_s, p["service_s"],
-                                                   threads, p["minimum"]),
+                                                   scaler.threads, p["minimum"]),
             "over_slo": float(np.mean(lat > p["slo_ms"] / 1e3)),
             "p50_ms": float(np.percentile(lat, 50) * 1e3),
             "p99_ms": float(np.percentile(lat, 99) * 1e3), "worker_s": worker_s,

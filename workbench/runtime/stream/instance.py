@@ -293,6 +293,8 @@ def _inputs(spec: InstanceSpec, source: Any, rs: Any, inbox: Any, start: int = 0
         return
     step = spec.stride
     seq = spec.first(start)
+    with rs.lock:             # where and when this generation's reading began (its rate)
+        rs.first_claims.setdefault(spec.gen, (time.monotonic(), seq))
     limit = spec.batches if source.num_batches is None else (
         source.num_batches if spec.batches is None else min(spec.batches, source.num_batches))
     while limit is None or seq < limit:
@@ -318,8 +320,6 @@ def _claim(rs: Any, gen: int, name: str, seq: int, patience: float = 60.0) -> bo
         if gen in rs.stop_at and seq >= rs.stop_at[gen]:
             return False
         rs.readers[(gen, name)] = seq
-        if gen not in rs.first_claims:
-            rs.first_claims[gen] = (time.monotonic(), seq)
         return True
 
 
