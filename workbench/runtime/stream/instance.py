@@ -27,7 +27,7 @@ from ..preflight import warm
 from .channels import Aborted, dataplane
 from .frames import Piece
 from .output import Output
-from .worker import at_low_priority, run_state, send_part
+from .worker import at_low_priority, run_state, send_part, settle_heap
 
 
 @dataclass
@@ -120,6 +120,7 @@ class Instance:
         # a new plan's instance loads its code (and runs a batch of zeros through it)
         # before the switch, at a lower priority than the old plan, which still runs
         compiled = at_low_priority(self._load) if spec.gen else self._load()
+        settle_heap()       # a full collection would stall the process (settle_heap)
         self.chain = build_chain(spec.unit.nodes, rs.recorder, compiled, spec.unit.name,
                                  spec.index)
         inbox = None if spec.upstream is None else self.plane.inbox(self.key)
