@@ -139,7 +139,7 @@ def summarize(runs: dict[str, list[dict]], p: dict, quick: bool) -> list[dict]:
     rows = [{"policy": pol, **{k: median(r[k] for r in rs) for k in keys},
              "reps": len(rs), "over_slo_all": " ".join(f"{r['over_slo']:.3f}" for r in rs),
              "worker_s_all": " ".join(f"{r['worker_s']:.0f}" for r in rs),
-             "failed": sum(r["failed"] for r in rs), **{k: v for k, v in p.items()}}
+             "failed": sum(r["failed"] for r in rs), **p}
             for pol, rs in runs.items()]
     by = {r["policy"]: r for r in rows}
     for r in rows:
@@ -155,7 +155,7 @@ def summarize(runs: dict[str, list[dict]], p: dict, quick: bool) -> list[dict]:
     # knows the trace and starts workers at once): a bar below it cannot be met
     bound = median(r["bound_worker_s"] for rs in runs.values() for r in rs)
     rows.append({"policy": "bound: least that keeps up", "worker_s": bound,
-                 **{k: v for k, v in p.items()}, "bar": "",
+                 **p, "bar": "",
                  **{f"vs_{b.replace('-', '_')}_worker_s": bound / by[b]["worker_s"]
                     for b in REACTIVE},
                  "vs_fixed_max_worker_s": bound / by["fixed-max"]["worker_s"]})

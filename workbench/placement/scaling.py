@@ -104,6 +104,5 @@ def least_worker_seconds(rate: Any, bin_s: float, service_s: float, threads: int
     serve the arrivals at utilization 1 (at least ``minimum``). A lower bound for every
     policy, even one that knows the trace beforehand and starts workers at once: one
     that spends less lets the queue grow."""
-    r = np.maximum(np.asarray(rate, float), 0.0)
-    need = np.maximum(minimum, np.ceil(r * service_s / max(threads, 1) - 1e-9))
-    return float(need.sum() * bin_s)
+    return float(sum(max(minimum, workers_for(r, service_s, threads, 1.0))
+                     for r in np.asarray(rate, float)) * bin_s)

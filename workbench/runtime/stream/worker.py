@@ -350,19 +350,19 @@ def finish(run_id: str, dask_worker: Any) -> tuple[list[tuple], ...]:
         for key in [k for k in plane.inboxes if k[0] == run_id]:
             del plane.inboxes[key]
     plane.close_run(run_id)
-    if rs is None:
-        collect_heap(plane)
-        return [], [], [], [], -1
-    rs.abort.set()      # anything still looping leaves now
-    if rs.started:
-        rs.recorder.stop()
-    from .checkpoint import writer
+    try:
+        if rs is None:
+            return [], [], [], [], -1
+        rs.abort.set()      # anything still looping leaves now
+        if rs.started:
+            rs.recorder.stop()
+        from .checkpoint import writer
 
-    writer().flush(rs)    # no snapshot of it is written after this
-    with rs.lock:
-        out = (*rs.recorder.take_rows(), rs.epochs, rs.checkpoints, rs.highest)
-    collect_heap(plane)
-    return out
+        writer().flush(rs)    # no snapshot of it is written after this
+        with rs.lock:
+            return (*rs.recorder.take_rows(), rs.epochs, rs.checkpoints, rs.highest)
+    finally:
+        collect_heap(plane)
 
 
 def where(run_id: str, dask_worker: Any) -> dict[str, Any]:
